@@ -1,0 +1,199 @@
+/* adapter_internal.h - structs and cross-file functions of the connection
+ * layer (src/adapter). Not for other modules: they use adapter.h.
+ *
+ * THREADING
+ * ---------
+ * hd_io_thread fields are owned by that thread except the inbox, which any
+ * thread may push to under inbox_lock. hd_session, hd_sub and the local
+ * index are touched only by the owning io thread. hd_msg is immutable
+ * after creation apart from its atomic refcount and the LWS_PRE header
+ * room, which only the owning thread's lws_write() touches (each io
+ * thread gets its own copy of a frame for that reason).
+ */
+#ifndef HD_ADAPTER_INTERNAL_H
+#define HD_ADAPTER_INTERNAL_H
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "adapter.h"
+#include "common/map.h"
+
+struct cJSON;
+struct hd_cleanup;
+struct hd_webhooks;
+
+/* A serialised frame shared by reference among one thread's recipients. */
+typedef struct hd_msg {
+    atomic_uint refs;
+    uint32_t len;
+    unsigned char buf[]; /* LWS_PRE bytes of header room, then len bytes, then NUL */
+} hd_msg;
+
+hd_msg *hd_msg_new(const char *frame, size_t len);
+void hd_msg_ref(hd_msg *m);
+void hd_msg_unref(hd_msg *m);
+static inline char *hd_msg_payload(hd_msg *m)
+{
+    return (char *)m->buf + LWS_PRE;
+}
+
+typedef struct hd_session hd_session;
+typedef struct hd_local_channel hd_local_channel;
+
+/* One subscription of one session; lives on the session's io thread. */
+typedef struct hd_sub {
+    struct hd_sub *prev, *next; /* in local->head */
+    hd_local_channel *local;
+    hd_session *session;
+    hd_channel *ch;     /* registry reference held by this subscription */
+    char *user_key;     /* presence: dedup key */
+    char *user_id_json; /* presence: raw JSON of user_id */
+    bool by_client;     /* the client subscribed (not only joined by signin) */
+} hd_sub;
+
+struct hd_local_channel {
+    hd_sub *head;
+    uint32_t count;
+    hd_map_entry *entry; /* key = channel name */
+};
+
+enum hd_conn_kind { HD_CONN_NONE = 0, HD_CONN_WS, HD_CONN_HTTP };
+
+typedef struct hd_http_state {
+    hd_buf body;
+    char method[8];
+    char *path;
+    bool too_large;
+} hd_http_state;
+
+/* Per-connection data (lws per_session_data): a WebSocket session or an
+ * HTTP API transaction. */
+struct hd_session {
+    uint8_t kind;
+    bool established;  /* counted in app->connections */
+    bool closing;      /* close frame queued: ignore further input */
+    bool ping_sent;    /* server ping out, waiting for any frame */
+    bool cleaned;      /* disconnect cleanup has been handed off (once) */
+    uint16_t close_code;
+    const char *close_reason;
+    struct lws *wsi;
+    struct hd_io_thread *io;
+    hd_app *app;
+    hd_session *prev, *next; /* io->sessions */
+    char socket_id[32];
+    uint64_t last_rx_ms;
+    uint64_t auth_deadline_ms; /* enable_user_authentication: 0 = none */
+
+    hd_sub **subs;
+    uint16_t n_subs, cap_subs;
+    char *user_id;        /* signed in as */
+    char *user_info_json; /* from the signin user_data */
+
+    hd_msg **outq; /* ring */
+    uint32_t oq_head, oq_count, oq_cap;
+    size_t oq_bytes;
+
+    hd_buf rx; /* fragments of a message being assembled */
+
+    uint64_t rate_window_ms;
+    uint32_t rate_count;
+
+    hd_http_state *http; /* HD_CONN_HTTP only */
+};
+
+enum hd_inbox_kind { HD_INBOX_PUBLISH, HD_INBOX_TERMINATE };
+
+typedef struct hd_inbox_item {
+    struct hd_inbox_item *next;
+    uint8_t kind;
+    hd_app *app;
+    hd_channel *ch; /* reference owned by the item */
+    hd_msg *msg;    /* PUBLISH: reference owned by the item */
+    char except[32];
+} hd_inbox_item;
+
+typedef struct hd_io_thread {
+    hd_server *srv;
+    unsigned index;
+    struct lws_context *ctx;
+    pthread_t thread;
+    pthread_mutex_t inbox_lock;
+    hd_inbox_item *inbox_head, *inbox_tail; /* {inbox_lock} */
+    hd_map *local;        /* per app: name -> hd_local_channel (this thread only) */
+    hd_session *sessions; /* this thread's WebSocket sessions */
+    atomic_bool alive;
+    lws_sorted_usec_list_t sweep_sul;
+} hd_io_thread;
+
+struct hd_server {
+    const hd_config *cfg;
+    hd_app *apps;
+    size_t n_apps;
+    unsigned n_threads;
+    hd_io_thread *threads;
+    hd_adapter *adapter;
+    struct hd_cleanup *cleanup;
+    struct hd_webhooks *webhooks;
+    atomic_bool stopping;
+    atomic_bool exiting;
+    atomic_uint_fast64_t next_socket;
+    unsigned node_id;
+};
+
+/* ---- fanout.c ---- */
+void hd_io_inbox_push(hd_io_thread *io, hd_inbox_item *item);
+void hd_io_inbox_drain(hd_io_thread *io);
+/* Fan a frame out on this node to local subscribers of channel, via inboxes. */
+void hd_fanout_local(hd_server *srv, hd_app *app, const char *channel, size_t channel_len, const char *frame,
+                     size_t len, const char *except_socket_id);
+void hd_terminate_local(hd_server *srv, hd_app *app, const char *channel, size_t channel_len);
+/* {"event":name,"channel":channel,"data":<json string data>} */
+void hd_frame_event(hd_buf *out, const char *event, const char *channel, const char *data, size_t data_len);
+
+/* ---- session.c ---- */
+void hd_session_send(hd_session *s, hd_msg *m);            /* takes a reference */
+void hd_session_send_text(hd_session *s, const char *frame, size_t len);
+void hd_session_send_error(hd_session *s, int code, const char *message); /* code 0 = null */
+void hd_session_close(hd_session *s, uint16_t code, const char *reason);
+hd_sub *hd_session_find_sub(hd_session *s, const char *channel, size_t len);
+/* lws callback steps, one per reason */
+void hd_session_established(hd_session *s, struct lws *wsi, struct hd_io_thread *io);
+void hd_session_receive(hd_session *s, const char *in, size_t len);
+int hd_session_writable(hd_session *s);
+void hd_session_timer(hd_session *s);
+void hd_session_touch(hd_session *s);
+void hd_session_closed(hd_session *s);
+void hd_session_outq_clear(hd_session *s);
+
+/* ---- local index (fanout.c) ---- */
+hd_sub *hd_local_add(hd_session *s, hd_channel *ch);
+void hd_local_remove(hd_sub *sub); /* unlinks and frees sub; does not touch the registry */
+
+/* ---- membership.c: joins and leaves shared by subscribe, signin, unsubscribe and cleanup ---- */
+/* member: the presence member that joined (NULL elsewhere); its strings are NUL-terminated. */
+void hd_membership_after_join(hd_server *srv, hd_app *app, hd_channel *ch, const hd_join_result *jr,
+                              const hd_member *member, const char *socket_id);
+void hd_membership_leave(hd_server *srv, hd_app *app, unsigned thread, hd_channel *ch, const char *user_key,
+                         const char *user_id_json);
+
+/* ---- protocol handlers (events.c, subscribe.c, signin.c) ---- */
+void hd_session_on_message(hd_session *s, const char *text, size_t len);
+void hd_handle_subscribe(hd_session *s, struct cJSON *data);
+void hd_handle_unsubscribe(hd_session *s, struct cJSON *data);
+void hd_handle_signin(hd_session *s, struct cJSON *data);
+void hd_handle_client_event(hd_session *s, const char *event, struct cJSON *root);
+
+/* ---- disconnect (disconnect.c) ---- */
+void hd_session_disconnect(hd_session *s);
+
+/* ---- listener.c ---- */
+int hd_listener_open(const char *host, uint16_t port); /* fd, or -1 with errno */
+int hd_listener_adopt(hd_io_thread *io, int fd);
+int hd_listener_readable(struct lws *wsi);
+
+/* ---- http_conn.c ---- */
+int hd_http_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, hd_session *pss, void *in, size_t len);
+
+#endif /* HD_ADAPTER_INTERNAL_H */

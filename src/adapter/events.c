@@ -1,0 +1,163 @@
+/* events.c - decode one inbound WebSocket message and dispatch it (§2, §3),
+ * plus client events (§4.6).
+ *
+ * THREADING: the session's io thread only.
+ */
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "adapter_internal.h"
+#include "webhooks/webhooks.h"
+
+static const char ping_reply[] = "{\"event\":\"pusher:pong\",\"data\":\"{}\"}";
+
+/* Clients send `data` as an object; some send it as a JSON string. */
+static cJSON *data_object(cJSON *root, cJSON **owned)
+{
+    *owned = NULL;
+    cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    if (cJSON_IsString(data)) {
+        *owned = cJSON_Parse(data->valuestring);
+        return cJSON_IsObject(*owned) ? *owned : NULL;
+    }
+    return cJSON_IsObject(data) ? data : NULL;
+}
+
+static void dispatch_pusher_event(hd_session *s, const char *event, cJSON *root)
+{
+    if (!strcmp(event, "pusher:ping"))
+        return hd_session_send_text(s, ping_reply, sizeof ping_reply - 1);
+    if (!strcmp(event, "pusher:pong"))
+        return; /* activity already counted */
+    void (*handler)(hd_session *, cJSON *) = NULL;
+    if (!strcmp(event, "pusher:subscribe"))
+        handler = hd_handle_subscribe;
+    else if (!strcmp(event, "pusher:unsubscribe"))
+        handler = hd_handle_unsubscribe;
+    else if (!strcmp(event, "pusher:signin"))
+        handler = hd_handle_signin;
+    if (!handler) {
+        hd_buf b;
+        hd_buf_init(&b);
+        hd_buf_printf(&b, "Unknown event: %.64s", event);
+        hd_session_send_error(s, 0, b.data);
+        hd_buf_deinit(&b);
+        return;
+    }
+    cJSON *owned;
+    cJSON *data = data_object(root, &owned);
+    if (!data)
+        hd_session_send_error(s, 0, "Invalid message format: data must be an object");
+    else
+        handler(s, data);
+    cJSON_Delete(owned);
+}
+
+void hd_session_on_message(hd_session *s, const char *text, size_t len)
+{
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    cJSON *event = cJSON_GetObjectItemCaseSensitive(root, "event");
+    if (!cJSON_IsObject(root) || !cJSON_IsString(event)) {
+        hd_session_send_error(s, 0, "Invalid message format: expected a JSON object with an event");
+        cJSON_Delete(root);
+        return;
+    }
+    const char *name = event->valuestring;
+    if (!strncmp(name, "pusher:", 7) || !strncmp(name, "pusher_internal:", 16))
+        dispatch_pusher_event(s, name, root);
+    else if (!strncmp(name, "client-", 7))
+        hd_handle_client_event(s, name, root);
+    else
+        hd_session_send_error(s, 0, "Unknown event: only pusher: and client- events may be sent");
+    cJSON_Delete(root);
+}
+
+/* ---- client events (§4.6) ---- */
+
+static bool rate_limited(hd_session *s)
+{
+    uint32_t max = s->app->cfg->max_client_events_per_second;
+    if (!max)
+        return false;
+    uint64_t now = hd_mono_ms();
+    if (now - s->rate_window_ms >= 1000) {
+        s->rate_window_ms = now;
+        s->rate_count = 0;
+    }
+    return ++s->rate_count > max;
+}
+
+/* Returns the subscription to relay on, or NULL after telling the client why not. */
+static hd_sub *client_event_check(hd_session *s, const char *event, cJSON *channel)
+{
+    const hd_app_config *app = s->app->cfg;
+    if (!cJSON_IsString(channel)) {
+        hd_session_send_error(s, 0, "Client event rejected - channel is required");
+        return NULL;
+    }
+    if (!app->enable_client_messages) {
+        hd_session_send_error(s, 0,
+                              "To send client events, you must enable this feature in the Settings page of your "
+                              "dashboard.");
+        return NULL;
+    }
+    hd_channel_type t;
+    const char *name = channel->valuestring;
+    size_t nlen = strlen(name);
+    if (hd_channel_classify(name, nlen, app->max_channel_name_length, &t) != 0 ||
+        (t.kind != HD_CHANNEL_PRIVATE && t.kind != HD_CHANNEL_PRESENCE &&
+         t.kind != HD_CHANNEL_PRIVATE_ENCRYPTED)) {
+        hd_session_send_error(s, 0, "Client event rejected - only supported on private and presence channels");
+        return NULL;
+    }
+    hd_sub *sub = hd_session_find_sub(s, name, nlen);
+    if (!sub || !sub->by_client) {
+        hd_session_send_error(s, 0, "Client event rejected - not subscribed to the channel");
+        return NULL;
+    }
+    if (strlen(event) > app->max_event_name_length) {
+        hd_session_send_error(s, 0, "Client event rejected - event name too long");
+        return NULL;
+    }
+    return sub;
+}
+
+static void client_event_frame(hd_buf *b, const char *event, hd_sub *sub, const char *data_json)
+{
+    hd_buf_puts(b, "{\"event\":");
+    hd_buf_json_string(b, event, strlen(event));
+    hd_buf_puts(b, ",\"channel\":");
+    hd_buf_json_string(b, hd_channel_name(sub->ch), hd_channel_name_len(sub->ch));
+    hd_buf_puts(b, ",\"data\":");
+    hd_buf_puts(b, data_json);
+    if (sub->user_id_json) {
+        /* §4.4: user_id is sent as a string on the wire */
+        hd_buf_puts(b, ",\"user_id\":");
+        hd_buf_json_string(b, sub->user_key, strlen(sub->user_key));
+    }
+    hd_buf_append(b, "}", 1);
+}
+
+void hd_handle_client_event(hd_session *s, const char *event, cJSON *root)
+{
+    hd_sub *sub = client_event_check(s, event, cJSON_GetObjectItemCaseSensitive(root, "channel"));
+    if (!sub)
+        return;
+    if (rate_limited(s))
+        return hd_session_send_error(s, 4301, "Client event rejected due to rate limit");
+    cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    char *data_json = data ? cJSON_PrintUnformatted(data) : hd_strdup("null");
+    if (strlen(data_json) > (size_t)s->app->cfg->max_event_payload_in_kb * 1024u) {
+        hd_session_send_error(s, 0, "Client event rejected - payload too large");
+        cJSON_free(data_json);
+        return;
+    }
+    hd_buf b;
+    hd_buf_init(&b);
+    client_event_frame(&b, event, sub, data_json);
+    hd_server_publish_frame(s->io->srv, s->app, hd_channel_name(sub->ch), b.data, b.len, s->socket_id);
+    hd_webhooks_client_event(s->io->srv->webhooks, s->app->cfg, hd_channel_name(sub->ch), event, data_json,
+                             s->socket_id, sub->user_key);
+    hd_buf_deinit(&b);
+    cJSON_free(data_json);
+}

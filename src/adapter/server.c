@@ -1,0 +1,299 @@
+/* server.c - the server object: apps, io threads with one lws_context
+ * each (all listening on one port with SO_REUSEPORT), the lws callback
+ * that dispatches every reason to one small handler, start and graceful
+ * shutdown.
+ *
+ * THREADING
+ * ---------
+ * create/start/shutdown/destroy: main thread. The callback runs on the io
+ * thread that owns the context. The only cross-thread lws call is
+ * lws_cancel_service() (inbox pushes and shutdown).
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adapter_internal.h"
+#include "cleanup/cleanup.h"
+#include "webhooks/webhooks.h"
+
+#define SWEEP_INTERVAL_US (30 * LWS_US_PER_SEC)
+
+void hd_disconnect_leave(void *ctx, void *app, unsigned thread, hd_channel *ch, const char *user_key,
+                         const char *user_id_json);
+
+static hd_io_thread *thread_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+static void close_all_sessions(hd_io_thread *io)
+{
+    for (hd_session *s = io->sessions; s; s = s->next)
+        hd_session_close(s, 4200, "Server shutting down");
+}
+
+static void on_wake(hd_io_thread *io)
+{
+    hd_io_inbox_drain(io);
+    if (atomic_load(&io->srv->stopping))
+        close_all_sessions(io);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    hd_session *s = user;
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        hd_session_established(s, wsi, thread_of(wsi));
+        if (atomic_load(&s->io->srv->stopping))
+            hd_session_close(s, 4200, "Server shutting down");
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        hd_session_receive(s, in, len);
+        return 0;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        hd_session_touch(s);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return s->kind == HD_CONN_WS ? hd_session_writable(s) : 0;
+    case LWS_CALLBACK_TIMER:
+        if (s && s->kind == HD_CONN_WS)
+            hd_session_timer(s);
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        if (s && s->kind == HD_CONN_WS)
+            hd_session_closed(s);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        on_wake(thread_of(wsi));
+        return 0;
+    default:
+        return hd_http_conn_callback(wsi, reason, s, in, len);
+    }
+}
+
+static int listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    if (reason == LWS_CALLBACK_RAW_RX_FILE)
+        return hd_listener_readable(wsi);
+    return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+    /* rx_buffer_size 1024: lws keeps an rx buffer this size per socket once
+     * it has received; Pusher frames are small and longer ones are
+     * reassembled in hd_session_receive(). */
+    {"pusher", callback, sizeof(hd_session), 1024, 0, NULL, 0},
+    {"herald-listen", listen_callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void sweep(lws_sorted_usec_list_t *sul)
+{
+    hd_io_thread *io = lws_container_of(sul, hd_io_thread, sweep_sul);
+    hd_server *srv = io->srv;
+    for (size_t i = 0; i < srv->n_apps; i++)
+        hd_registry_sweep(srv->apps[i].registry, hd_mono_ms());
+    lws_sul_schedule(io->ctx, 0, &io->sweep_sul, sweep, SWEEP_INTERVAL_US);
+}
+
+static int context_create(hd_server *srv, hd_io_thread *io)
+{
+    const hd_config *cfg = srv->cfg;
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* listener.c opens a SO_REUSEPORT socket per thread */
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.user = io;
+    info.count_threads = 1;
+    info.max_http_header_data = 4096;
+    info.timeout_secs = 10;
+    info.gid = (gid_t)-1;
+    info.uid = (uid_t)-1;
+    io->ctx = lws_create_context(&info);
+    int fd = io->ctx ? hd_listener_open(cfg->host, cfg->port) : -1;
+    if (fd < 0 || hd_listener_adopt(io, fd) != 0) {
+        hd_log(HD_LOG_ERR, "server", "io thread %u: cannot listen on %s:%u: %s", io->index, cfg->host, cfg->port,
+               strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return HD_EIO;
+    }
+    return 0;
+}
+
+static void apps_create(hd_server *srv)
+{
+    srv->n_apps = srv->cfg->n_apps;
+    srv->apps = hd_calloc(srv->n_apps, sizeof *srv->apps);
+    for (size_t i = 0; i < srv->n_apps; i++) {
+        srv->apps[i].cfg = &srv->cfg->apps[i];
+        srv->apps[i].index = (unsigned)i;
+        srv->apps[i].registry = hd_registry_create(srv->n_threads);
+        atomic_init(&srv->apps[i].connections, 0);
+    }
+}
+
+static unsigned io_thread_count(const hd_config *cfg)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned n = cfg->io_threads ? cfg->io_threads : (unsigned)(cpus > 0 ? cpus : 1);
+    return n > HD_MAX_IO_THREADS ? HD_MAX_IO_THREADS : n;
+}
+
+/* lws logs go through hd_log so every line has one format and one sink. */
+static void lws_log_emit(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    hd_log(level == LLL_ERR ? HD_LOG_ERR : HD_LOG_WARN, "lws", "%.*s", (int)n, line);
+}
+
+int hd_server_create(hd_server **out, const hd_config *cfg)
+{
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    *out = NULL;
+    hd_server *srv = hd_calloc(1, sizeof *srv);
+    srv->cfg = cfg;
+    srv->n_threads = io_thread_count(cfg);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    srv->node_id = (unsigned)((ts.tv_nsec ^ getpid()) % 900000u) + 100000u;
+    apps_create(srv);
+    srv->adapter = hd_adapter_local_create(srv);
+    srv->webhooks = hd_webhooks_create(cfg);
+    if (hd_cleanup_create(&srv->cleanup, cfg, hd_disconnect_leave, srv) != 0) {
+        hd_server_destroy(srv);
+        return HD_ETHREAD;
+    }
+    srv->threads = hd_calloc(srv->n_threads, sizeof *srv->threads);
+    for (unsigned i = 0; i < srv->n_threads; i++) {
+        hd_io_thread *io = &srv->threads[i];
+        io->srv = srv;
+        io->index = i;
+        pthread_mutex_init(&io->inbox_lock, NULL);
+        io->local = hd_calloc(srv->n_apps, sizeof *io->local);
+        if (context_create(srv, io) != 0) {
+            hd_server_destroy(srv);
+            return HD_EIO;
+        }
+    }
+    hd_log(HD_LOG_NOTICE, "server", "herald %s listening on %s:%u with %u io thread(s), %zu app(s)", HERALD_VERSION,
+           cfg->host, cfg->port, srv->n_threads, srv->n_apps);
+    *out = srv;
+    return 0;
+}
+
+static void *io_main(void *arg)
+{
+    hd_io_thread *io = arg;
+    atomic_store(&io->alive, true);
+    if (io->index == 0)
+        lws_sul_schedule(io->ctx, 0, &io->sweep_sul, sweep, SWEEP_INTERVAL_US);
+    while (!atomic_load(&io->srv->exiting))
+        if (lws_service(io->ctx, 0) < 0)
+            break;
+    lws_context_destroy(io->ctx); /* closes what is left: CLOSED runs cleanup */
+    io->ctx = NULL;
+    hd_io_inbox_drain(io);
+    atomic_store(&io->alive, false);
+    return NULL;
+}
+
+int hd_server_start(hd_server *srv)
+{
+    for (unsigned i = 0; i < srv->n_threads; i++)
+        if (pthread_create(&srv->threads[i].thread, NULL, io_main, &srv->threads[i]) != 0)
+            return HD_ETHREAD;
+    return 0;
+}
+
+static unsigned total_connections(hd_server *srv)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < srv->n_apps; i++)
+        n += atomic_load(&srv->apps[i].connections);
+    return n;
+}
+
+void hd_server_shutdown(hd_server *srv)
+{
+    hd_log(HD_LOG_NOTICE, "server", "shutting down: closing %u connection(s) with 4200", total_connections(srv));
+    atomic_store(&srv->stopping, true);
+    for (unsigned i = 0; i < srv->n_threads; i++)
+        lws_cancel_service(srv->threads[i].ctx);
+    uint64_t deadline = hd_mono_ms() + (uint64_t)srv->cfg->shutdown_grace_period * 1000u;
+    while (total_connections(srv) && hd_mono_ms() < deadline)
+        usleep(10 * 1000);
+    atomic_store(&srv->exiting, true);
+    for (unsigned i = 0; i < srv->n_threads; i++)
+        lws_cancel_service(srv->threads[i].ctx);
+    for (unsigned i = 0; i < srv->n_threads; i++)
+        pthread_join(srv->threads[i].thread, NULL);
+}
+
+void hd_server_destroy(hd_server *srv)
+{
+    if (!srv)
+        return;
+    hd_cleanup_destroy(srv->cleanup, srv->cfg->shutdown_grace_period * 1000u);
+    for (unsigned i = 0; srv->threads && i < srv->n_threads; i++) {
+        hd_io_thread *io = &srv->threads[i];
+        if (io->ctx)
+            lws_context_destroy(io->ctx);
+        for (size_t a = 0; io->local && a < srv->n_apps; a++)
+            hd_map_deinit(&io->local[a]);
+        hd_free(io->local);
+        pthread_mutex_destroy(&io->inbox_lock);
+    }
+    hd_free(srv->threads);
+    hd_webhooks_destroy(srv->webhooks);
+    if (srv->adapter)
+        srv->adapter->ops->destroy(srv->adapter);
+    for (size_t i = 0; i < srv->n_apps; i++)
+        hd_registry_destroy(srv->apps[i].registry);
+    hd_free(srv->apps);
+    hd_free(srv);
+}
+
+const hd_config *hd_server_config(const hd_server *srv)
+{
+    return srv->cfg;
+}
+
+bool hd_server_ready(hd_server *srv, hd_buf *why)
+{
+    if (atomic_load(&srv->stopping)) {
+        if (why)
+            hd_buf_puts(why, "shutting down");
+        return false;
+    }
+    for (unsigned i = 0; i < srv->n_threads; i++) {
+        if (!atomic_load(&srv->threads[i].alive)) {
+            if (why)
+                hd_buf_printf(why, "io thread %u is not running", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+hd_app *hd_server_app_by_id(hd_server *srv, const char *id)
+{
+    for (size_t i = 0; i < srv->n_apps; i++)
+        if (!strcmp(srv->apps[i].cfg->id, id))
+            return &srv->apps[i];
+    return NULL;
+}
+
+hd_app *hd_server_app_by_key(hd_server *srv, const char *key)
+{
+    for (size_t i = 0; i < srv->n_apps; i++)
+        if (!strcmp(srv->apps[i].cfg->key, key))
+            return &srv->apps[i];
+    return NULL;
+}

@@ -1,0 +1,360 @@
+/* session.c - one WebSocket connection: handshake checks, inbound message
+ * assembly, the bounded outbound ring, server-side close, activity timer.
+ *
+ * DESIGN
+ * ------
+ * Outbound frames are references (hd_msg) on a per-session ring bounded in
+ * bytes by max_outbound_buffer_kb; a consumer that falls that far behind
+ * is closed with 4100 instead of growing memory. A server-side close first
+ * flushes what is queued (the pusher:error explaining it) and then sends
+ * the close frame from LWS_CALLBACK_SERVER_WRITEABLE.
+ *
+ * THREADING
+ * ---------
+ * Only the io thread that owns the session calls these functions.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "adapter_internal.h"
+
+void hd_session_send(hd_session *s, hd_msg *m)
+{
+    if (s->closing || !s->wsi)
+        return;
+    size_t limit = (size_t)s->io->srv->cfg->max_outbound_buffer_kb * 1024u;
+    if (s->oq_bytes + m->len > limit && s->oq_count) {
+        hd_log(HD_LOG_INFO, "session", "%s: outbound buffer over %zu bytes, closing", s->socket_id, limit);
+        hd_session_close(s, 4100, "Over capacity: client too slow");
+        return;
+    }
+    if (s->oq_count == s->oq_cap) {
+        uint32_t cap = s->oq_cap ? s->oq_cap * 2 : 4;
+        hd_msg **q = hd_malloc(cap * sizeof *q);
+        for (uint32_t i = 0; i < s->oq_count; i++)
+            q[i] = s->outq[(s->oq_head + i) % s->oq_cap];
+        hd_free(s->outq);
+        s->outq = q;
+        s->oq_cap = cap;
+        s->oq_head = 0;
+    }
+    hd_msg_ref(m);
+    s->outq[(s->oq_head + s->oq_count) % s->oq_cap] = m;
+    s->oq_count++;
+    s->oq_bytes += m->len;
+    if (s->oq_count == 1)
+        lws_callback_on_writable(s->wsi);
+}
+
+void hd_session_send_text(hd_session *s, const char *frame, size_t len)
+{
+    hd_msg *m = hd_msg_new(frame, len);
+    hd_session_send(s, m);
+    hd_msg_unref(m);
+}
+
+void hd_session_send_error(hd_session *s, int code, const char *message)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    if (code)
+        hd_buf_printf(&b, "{\"event\":\"pusher:error\",\"data\":{\"code\":%d,\"message\":", code);
+    else
+        hd_buf_puts(&b, "{\"event\":\"pusher:error\",\"data\":{\"code\":null,\"message\":");
+    hd_buf_json_string(&b, message, strlen(message));
+    hd_buf_puts(&b, "}}");
+    hd_session_send_text(s, b.data, b.len);
+    hd_buf_deinit(&b);
+}
+
+void hd_session_close(hd_session *s, uint16_t code, const char *reason)
+{
+    if (s->closing || !s->wsi)
+        return;
+    s->closing = true;
+    s->close_code = code;
+    s->close_reason = reason;
+    lws_callback_on_writable(s->wsi);
+}
+
+hd_sub *hd_session_find_sub(hd_session *s, const char *channel, size_t len)
+{
+    for (uint16_t i = 0; i < s->n_subs; i++) {
+        hd_channel *ch = s->subs[i]->ch;
+        if (hd_channel_name_len(ch) == len && memcmp(hd_channel_name(ch), channel, len) == 0)
+            return s->subs[i];
+    }
+    return NULL;
+}
+
+static void outq_pop(hd_session *s)
+{
+    hd_msg *m = s->outq[s->oq_head];
+    s->oq_head = (s->oq_head + 1) % s->oq_cap;
+    s->oq_count--;
+    s->oq_bytes -= m->len;
+    hd_msg_unref(m);
+}
+
+void hd_session_outq_clear(hd_session *s)
+{
+    while (s->oq_count)
+        outq_pop(s);
+    hd_free(s->outq);
+    s->outq = NULL;
+    s->oq_cap = s->oq_head = 0;
+}
+
+/* LWS_CALLBACK_SERVER_WRITEABLE: drain the ring until the socket chokes. */
+int hd_session_writable(hd_session *s)
+{
+    struct lws *wsi = s->wsi;
+    while (s->oq_count) {
+        hd_msg *m = s->outq[s->oq_head];
+        int n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+        outq_pop(s);
+        if (n < 0)
+            return -1;
+        if (s->oq_count && lws_send_pipe_choked(wsi)) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    if (s->closing) {
+        const char *r = s->close_reason ? s->close_reason : "";
+        lws_close_reason(wsi, (enum lws_close_status)s->close_code, (unsigned char *)(uintptr_t)r, strlen(r));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- activity timer (§8) ---- */
+
+static void timer_arm(hd_session *s, uint64_t in_ms)
+{
+    lws_set_timer_usecs(s->wsi, (lws_usec_t)in_ms * 1000);
+}
+
+void hd_session_touch(hd_session *s)
+{
+    s->last_rx_ms = hd_mono_ms();
+    s->ping_sent = false;
+}
+
+static bool auth_deadline_passed(hd_session *s, uint64_t now)
+{
+    if (!s->auth_deadline_ms || now < s->auth_deadline_ms)
+        return false;
+    if (s->user_id)
+        return false;
+    for (uint16_t i = 0; i < s->n_subs; i++)
+        if (hd_channel_needs_auth(hd_channel_get_type(s->subs[i]->ch).kind))
+            return false;
+    return true;
+}
+
+/* LWS_CALLBACK_TIMER */
+void hd_session_timer(hd_session *s)
+{
+    const hd_config *cfg = s->io->srv->cfg;
+    uint64_t now = hd_mono_ms(), idle_ms = (uint64_t)cfg->activity_timeout * 1000u;
+    if (auth_deadline_passed(s, now)) {
+        hd_session_send_error(s, 4009, "Connection not authorized within timeout");
+        hd_session_close(s, 4009, "Connection not authorized within timeout");
+        return;
+    }
+    if (s->auth_deadline_ms && now < s->auth_deadline_ms && !s->user_id)
+        idle_ms = idle_ms < s->auth_deadline_ms - now ? idle_ms : s->auth_deadline_ms - now;
+    uint64_t since = now - s->last_rx_ms;
+    if (s->ping_sent) {
+        if (since >= (uint64_t)cfg->activity_timeout * 1000u + (uint64_t)cfg->pong_timeout * 1000u) {
+            hd_session_close(s, 4201, "Pong reply not received");
+            return;
+        }
+        timer_arm(s, (uint64_t)cfg->activity_timeout * 1000u + (uint64_t)cfg->pong_timeout * 1000u - since);
+        return;
+    }
+    if (since >= (uint64_t)cfg->activity_timeout * 1000u) {
+        static const char ping[] = "{\"event\":\"pusher:ping\",\"data\":\"{}\"}";
+        hd_session_send_text(s, ping, sizeof ping - 1);
+        s->ping_sent = true;
+        timer_arm(s, (uint64_t)cfg->pong_timeout * 1000u);
+        return;
+    }
+    uint64_t left = (uint64_t)cfg->activity_timeout * 1000u - since;
+    timer_arm(s, left < idle_ms ? left : idle_ms);
+}
+
+/* ---- handshake (§1) ---- */
+
+static int protocol_version(struct lws *wsi)
+{
+    char buf[64];
+    const char *v = lws_get_urlarg_by_name(wsi, "protocol=", buf, sizeof buf);
+    if (!v)
+        return 7; /* missing: treated as the current version */
+    size_t n = strlen(v);
+    if (n == 0 || n > 3)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+    return atoi(v);
+}
+
+static bool origin_allowed(struct lws *wsi, const hd_app_config *app)
+{
+    if (!app->n_allowed_origins)
+        return true;
+    char origin[256];
+    if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0)
+        origin[0] = '\0';
+    for (size_t i = 0; i < app->n_allowed_origins; i++)
+        if (!strcmp(app->allowed_origins[i], "*") || !strcmp(app->allowed_origins[i], origin))
+            return true;
+    return false;
+}
+
+/* Returns 0 with s->app set, or a 4xxx close code with *why set. */
+static int handshake_check(hd_session *s, const char **why)
+{
+    char path[256];
+    int n = lws_hdr_copy(s->wsi, path, sizeof path, WSI_TOKEN_GET_URI);
+    const char *key = path + 5;
+    if (n <= 5 || strncmp(path, "/app/", 5) != 0 || !*key || strchr(key, '/')) {
+        *why = "Path not found";
+        return 4005;
+    }
+    int version = protocol_version(s->wsi);
+    s->app = hd_server_app_by_key(s->io->srv, key);
+    if (!s->app) {
+        *why = "Application does not exist";
+        return 4001;
+    }
+    if (version < 5 || version > 7) {
+        *why = "Unsupported protocol version";
+        return 4007;
+    }
+    if (!s->app->cfg->enabled) {
+        *why = "Application disabled";
+        return 4003;
+    }
+    if (!origin_allowed(s->wsi, s->app->cfg)) {
+        *why = "Origin not allowed";
+        return 4009;
+    }
+    return 0;
+}
+
+static bool quota_take(hd_app *app)
+{
+    unsigned now = atomic_fetch_add(&app->connections, 1) + 1;
+    if (app->cfg->max_connections && now > app->cfg->max_connections) {
+        atomic_fetch_sub(&app->connections, 1);
+        return false;
+    }
+    return true;
+}
+
+static void send_established(hd_session *s)
+{
+    char frame[200];
+    int n = snprintf(frame, sizeof frame,
+                     "{\"event\":\"pusher:connection_established\",\"data\":\"{\\\"socket_id\\\":\\\"%s\\\","
+                     "\\\"activity_timeout\\\":%u}\"}",
+                     s->socket_id, s->io->srv->cfg->activity_timeout);
+    hd_session_send_text(s, frame, (size_t)n);
+}
+
+/* LWS_CALLBACK_ESTABLISHED */
+void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
+{
+    s->kind = HD_CONN_WS;
+    s->wsi = wsi;
+    s->io = io;
+    hd_server *srv = io->srv;
+    uint64_t seq = atomic_fetch_add(&srv->next_socket, 1);
+    snprintf(s->socket_id, sizeof s->socket_id, "%u.%llu", srv->node_id, (unsigned long long)seq);
+    s->next = io->sessions;
+    if (io->sessions)
+        io->sessions->prev = s;
+    io->sessions = s;
+    hd_session_touch(s);
+    const char *why = NULL;
+    int code = handshake_check(s, &why);
+    if (!code && !quota_take(s->app)) {
+        code = 4004;
+        why = "Application is over connection quota";
+    }
+    if (code) {
+        hd_session_send_error(s, code, why);
+        hd_session_close(s, (uint16_t)code, why);
+        return;
+    }
+    s->established = true;
+    if (s->app->cfg->enable_user_authentication)
+        s->auth_deadline_ms = s->last_rx_ms + (uint64_t)s->app->cfg->user_authentication_timeout * 1000u;
+    send_established(s);
+    hd_session_timer(s);
+}
+
+/* ---- inbound (§2) ---- */
+
+static void rx_reject_too_big(hd_session *s)
+{
+    hd_buf_deinit(&s->rx);
+    hd_session_close(s, 1009, "Message too big");
+}
+
+/* LWS_CALLBACK_RECEIVE: assemble fragments, then dispatch one message. */
+void hd_session_receive(hd_session *s, const char *in, size_t len)
+{
+    hd_session_touch(s);
+    if (s->closing || !s->established)
+        return;
+    struct lws *wsi = s->wsi;
+    size_t limit = (size_t)s->io->srv->cfg->max_message_size_kb * 1024u;
+    bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
+    if (first && final && !s->rx.len) {
+        if (len > limit)
+            return rx_reject_too_big(s);
+        if (lws_frame_is_binary(wsi))
+            return hd_session_send_error(s, 0, "Binary frames are not supported");
+        return hd_session_on_message(s, in, len);
+    }
+    if (s->rx.len + len > limit)
+        return rx_reject_too_big(s);
+    hd_buf_append(&s->rx, in, len);
+    if (!final)
+        return;
+    if (lws_frame_is_binary(wsi))
+        hd_session_send_error(s, 0, "Binary frames are not supported");
+    else
+        hd_session_on_message(s, s->rx.data, s->rx.len);
+    hd_buf_deinit(&s->rx);
+}
+
+/* LWS_CALLBACK_CLOSED: runs once per session. */
+void hd_session_closed(hd_session *s)
+{
+    hd_io_thread *io = s->io;
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (io->sessions == s)
+        io->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    hd_session_disconnect(s);
+    if (s->established)
+        atomic_fetch_sub(&s->app->connections, 1);
+    s->established = false;
+    hd_session_outq_clear(s);
+    hd_buf_deinit(&s->rx);
+    hd_free(s->user_id);
+    hd_free(s->user_info_json);
+    hd_free(s->subs);
+    s->user_id = s->user_info_json = NULL;
+    s->subs = NULL;
+    s->wsi = NULL;
+}

@@ -1,0 +1,173 @@
+/* signin.c - pusher:signin (§6.3): user authentication, the user's
+ * #server-to-user-{id} membership (server-to-user delivery, terminate) and
+ * the watchlist (§4.5).
+ *
+ * DESIGN
+ * ------
+ * A signed-in socket joins the registry channel #server-to-user-{id}
+ * itself, so sendToUser is an ordinary publish on that channel, terminate
+ * is a fan-out on it, and its subscriber count is the user's number of
+ * signed-in connections (0 <-> 1 drives watchlist online/offline). A
+ * watcher joins the internal channel #watch-{id} of each watched user.
+ * '#' names other than #server-to-user- are invalid from clients, so
+ * internal channels cannot be subscribed to or published on from outside.
+ *
+ * THREADING: the session's io thread only.
+ */
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "adapter_internal.h"
+
+#define WATCHLIST_MAX 100
+
+static void signin_fail(hd_session *s, const char *why)
+{
+    hd_session_send_error(s, 4009, why);
+    hd_session_close(s, 4009, "Connection is unauthorized");
+}
+
+/* Join an internal channel as a non-client membership. */
+static void join_internal(hd_session *s, const char *prefix, const char *user_id)
+{
+    hd_buf name;
+    hd_buf_init(&name);
+    hd_buf_printf(&name, "%s%s", prefix, user_id);
+    if (!hd_session_find_sub(s, name.data, name.len)) {
+        hd_app *app = s->app;
+        hd_channel *ch = hd_registry_acquire(app->registry, name.data, name.len, true);
+        hd_join_result jr;
+        hd_channel_join(ch, s->io->index, NULL, 0, NULL, &jr);
+        hd_local_add(s, ch);
+        hd_membership_after_join(s->io->srv, app, ch, &jr, NULL, s->socket_id);
+    }
+    hd_buf_deinit(&name);
+}
+
+static bool user_online(hd_app *app, const char *user_id)
+{
+    hd_buf name;
+    hd_buf_init(&name);
+    hd_buf_printf(&name, "#server-to-user-%s", user_id);
+    uint32_t n = 0;
+    hd_channel *ch = hd_registry_acquire(app->registry, name.data, name.len, false);
+    if (ch)
+        hd_channel_counts(ch, &n, NULL);
+    hd_registry_release(app->registry, ch);
+    hd_buf_deinit(&name);
+    return n > 0;
+}
+
+static void append_group(hd_buf *data, const char *name, hd_buf *ids, bool *first)
+{
+    if (!ids->len)
+        return;
+    hd_buf_printf(data, "%s{\"name\":\"%s\",\"user_ids\":[%s]}", *first ? "" : ",", name, ids->data);
+    *first = false;
+}
+
+/* Join every watched user's #watch- channel, then send the current state. */
+static void watchlist_start(hd_session *s, cJSON *list)
+{
+    hd_buf online, offline, data, frame;
+    hd_buf_init(&online);
+    hd_buf_init(&offline);
+    int n = 0;
+    cJSON *id;
+    cJSON_ArrayForEach(id, list)
+    {
+        if (n == WATCHLIST_MAX)
+            break;
+        if (!cJSON_IsString(id) || !hd_user_id_valid(id->valuestring, strlen(id->valuestring)))
+            continue;
+        n++;
+        join_internal(s, "#watch-", id->valuestring);
+        hd_buf *group = user_online(s->app, id->valuestring) ? &online : &offline;
+        if (group->len)
+            hd_buf_append(group, ",", 1);
+        hd_buf_json_string(group, id->valuestring, strlen(id->valuestring));
+    }
+    hd_buf_init(&data);
+    hd_buf_init(&frame);
+    bool first = true;
+    hd_buf_puts(&data, "{\"events\":[");
+    append_group(&data, "online", &online, &first);
+    append_group(&data, "offline", &offline, &first);
+    hd_buf_puts(&data, "]}");
+    if (!first) {
+        hd_frame_event(&frame, "pusher_internal:watchlist_events", NULL, data.data, data.len);
+        hd_session_send_text(s, frame.data, frame.len);
+    }
+    if (cJSON_GetArraySize(list) > WATCHLIST_MAX)
+        hd_session_send_error(s, 4302, "Watchlist limit exceeded: only the first 100 user ids are watched");
+    hd_buf_deinit(&online);
+    hd_buf_deinit(&offline);
+    hd_buf_deinit(&data);
+    hd_buf_deinit(&frame);
+}
+
+static void send_success(hd_session *s, const char *user_data)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    hd_buf_puts(&b, "{\"event\":\"pusher:signin_success\",\"data\":{\"user_data\":");
+    hd_buf_json_string(&b, user_data, strlen(user_data));
+    hd_buf_puts(&b, "}}");
+    hd_session_send_text(s, b.data, b.len);
+    hd_buf_deinit(&b);
+}
+
+/* Returns the parsed user_data (caller deletes) or NULL after failing the signin. */
+static cJSON *verified_user_data(hd_session *s, cJSON *data)
+{
+    cJSON *auth = cJSON_GetObjectItemCaseSensitive(data, "auth");
+    cJSON *user_data = cJSON_GetObjectItemCaseSensitive(data, "user_data");
+    if (!cJSON_IsString(auth) || !cJSON_IsString(user_data)) {
+        signin_fail(s, "Invalid signin: auth and user_data must be strings");
+        return NULL;
+    }
+    hd_buf str;
+    hd_buf_init(&str);
+    hd_buf_printf(&str, "%s::user::%s", s->socket_id, user_data->valuestring);
+    int rc = hd_auth_verify(auth->valuestring, strlen(auth->valuestring), s->app->cfg->key, s->app->cfg->secret,
+                            str.data, str.len);
+    hd_buf_deinit(&str);
+    if (rc) {
+        signin_fail(s, "Invalid signature for user authentication");
+        return NULL;
+    }
+    cJSON *ud = cJSON_Parse(user_data->valuestring);
+    cJSON *id = cJSON_GetObjectItemCaseSensitive(ud, "id");
+    if (!cJSON_IsString(id) || !hd_user_id_valid(id->valuestring, strlen(id->valuestring))) {
+        signin_fail(s, "Invalid user_data: id must be a non-empty string of [-a-zA-Z0-9_=@,.;]");
+        cJSON_Delete(ud);
+        return NULL;
+    }
+    return ud;
+}
+
+void hd_handle_signin(hd_session *s, cJSON *data)
+{
+    cJSON *ud = verified_user_data(s, data);
+    if (!ud)
+        return;
+    const char *id = cJSON_GetObjectItemCaseSensitive(ud, "id")->valuestring;
+    if (s->user_id && strcmp(s->user_id, id) != 0) {
+        hd_session_send_error(s, 0, "Already signed in as another user");
+        cJSON_Delete(ud);
+        return;
+    }
+    bool first = !s->user_id;
+    if (first) {
+        s->user_id = hd_strdup(id);
+        cJSON *info = cJSON_GetObjectItemCaseSensitive(ud, "user_info");
+        if (info && !cJSON_IsNull(info))
+            s->user_info_json = cJSON_PrintUnformatted(info);
+        join_internal(s, "#server-to-user-", id);
+    }
+    send_success(s, cJSON_GetObjectItemCaseSensitive(data, "user_data")->valuestring);
+    cJSON *watchlist = cJSON_GetObjectItemCaseSensitive(ud, "watchlist");
+    if (first && cJSON_IsArray(watchlist))
+        watchlist_start(s, watchlist);
+    cJSON_Delete(ud);
+}

@@ -1,0 +1,263 @@
+/* subscribe.c - pusher:subscribe and pusher:unsubscribe (§3, §4.1-§4.3, §5, §6).
+ *
+ * DESIGN
+ * ------
+ * Validate the name, then authorise (constant-time HMAC over the exact
+ * channel_data bytes, verified before anything is parsed), then join the
+ * registry under the channel's short lock, link the local index, reply,
+ * and only then tell others (member_added, subscription_count, webhooks).
+ * A failed subscription never closes the socket.
+ *
+ * THREADING: the session's io thread only.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "adapter_internal.h"
+#include "webhooks/webhooks.h"
+
+static void subscription_error(hd_session *s, const char *channel, const char *type, const char *error, int status)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    hd_buf_puts(&b, "{\"event\":\"pusher:subscription_error\",\"channel\":");
+    hd_buf_json_string(&b, channel, strlen(channel));
+    hd_buf_puts(&b, ",\"data\":{\"type\":");
+    hd_buf_json_string(&b, type, strlen(type));
+    hd_buf_puts(&b, ",\"error\":");
+    hd_buf_json_string(&b, error, strlen(error));
+    hd_buf_printf(&b, ",\"status\":%d}}", status);
+    hd_session_send_text(s, b.data, b.len);
+    hd_buf_deinit(&b);
+}
+
+/* A subscribe request decoded and authorised, ready to join. */
+typedef struct sub_request {
+    const char *channel;
+    size_t len;
+    hd_channel_type type;
+    char *user_key;       /* presence */
+    char *user_id_json;   /* presence */
+    char *user_info_json; /* presence, may stay NULL */
+} sub_request;
+
+static void sub_request_free(sub_request *r)
+{
+    hd_free(r->user_key);
+    hd_free(r->user_id_json);
+    cJSON_free(r->user_info_json);
+}
+
+static bool verify_auth(hd_session *s, const sub_request *r, cJSON *data, const char *channel_data)
+{
+    cJSON *auth = cJSON_GetObjectItemCaseSensitive(data, "auth");
+    const char *a = cJSON_IsString(auth) ? auth->valuestring : "";
+    hd_buf signed_str;
+    hd_buf_init(&signed_str);
+    hd_buf_printf(&signed_str, "%s:%s", s->socket_id, r->channel);
+    if (channel_data)
+        hd_buf_printf(&signed_str, ":%s", channel_data);
+    int rc = hd_auth_verify(a, strlen(a), s->app->cfg->key, s->app->cfg->secret, signed_str.data, signed_str.len);
+    if (rc) {
+        hd_buf msg;
+        hd_buf_init(&msg);
+        if (!*a)
+            hd_buf_puts(&msg, "Auth value for subscription is missing");
+        else if (rc == HD_EINVAL)
+            hd_buf_printf(&msg, "Invalid key in subscription auth data: '%.100s'", a);
+        else
+            hd_buf_printf(&msg, "Invalid signature: Expected HMAC SHA256 hex digest of %s, but got %.100s",
+                          signed_str.data, a);
+        subscription_error(s, r->channel, "AuthError", msg.data, 401);
+        hd_buf_deinit(&msg);
+    }
+    hd_buf_deinit(&signed_str);
+    return rc == 0;
+}
+
+/* user_id as the dedup key (string form) and as raw JSON (type kept). */
+static bool presence_user_id(cJSON *uid, sub_request *r)
+{
+    char num[64];
+    if (cJSON_IsString(uid) && uid->valuestring[0] && strlen(uid->valuestring) <= 128) {
+        r->user_key = hd_strdup(uid->valuestring);
+        r->user_id_json = cJSON_PrintUnformatted(uid);
+    } else if (cJSON_IsNumber(uid)) {
+        snprintf(num, sizeof num, "%.17g", uid->valuedouble);
+        r->user_key = hd_strdup(num);
+        r->user_id_json = hd_strdup(num);
+    } else {
+        return false;
+    }
+    if (!r->user_id_json) /* cJSON allocation failure */
+        hd_assert(!"out of memory");
+    return true;
+}
+
+static bool presence_member(hd_session *s, sub_request *r, const char *channel_data)
+{
+    cJSON *cd = cJSON_Parse(channel_data);
+    cJSON *uid = cJSON_GetObjectItemCaseSensitive(cd, "user_id");
+    bool ok = cJSON_IsObject(cd) && presence_user_id(uid, r);
+    if (!ok) {
+        subscription_error(s, r->channel, "InvalidChannelData", "channel_data must be a JSON object with a user_id",
+                           400);
+        cJSON_Delete(cd);
+        return false;
+    }
+    cJSON *info = cJSON_GetObjectItemCaseSensitive(cd, "user_info");
+    if (info && !cJSON_IsNull(info))
+        r->user_info_json = cJSON_PrintUnformatted(info);
+    cJSON_Delete(cd);
+    size_t max = (size_t)s->app->cfg->max_presence_member_size_in_kb * 1024u;
+    if (r->user_info_json && strlen(r->user_info_json) > max) {
+        subscription_error(s, r->channel, "LimitReached", "user_info is larger than the presence member limit",
+                           4100);
+        return false;
+    }
+    return true;
+}
+
+/* Presence without channel_data from a signed-in socket (pusher-js >= 8):
+ * signed like a private channel, the member is the signed-in user. */
+static bool presence_from_signin(hd_session *s, sub_request *r)
+{
+    cJSON *uid = cJSON_CreateString(s->user_id);
+    bool ok = presence_user_id(uid, r);
+    cJSON_Delete(uid);
+    if (ok && s->user_info_json)
+        r->user_info_json = hd_strdup(s->user_info_json);
+    return ok;
+}
+
+static bool authorise(hd_session *s, sub_request *r, cJSON *data)
+{
+    switch (r->type.kind) {
+    case HD_CHANNEL_PUBLIC:
+        return true;
+    case HD_CHANNEL_SERVER_TO_USER:
+        if (s->user_id && !strcmp(s->user_id, hd_channel_user_id(r->channel)))
+            return true;
+        subscription_error(s, r->channel, "AuthError", "Not signed in as the user of this channel", 401);
+        return false;
+    case HD_CHANNEL_PRIVATE:
+    case HD_CHANNEL_PRIVATE_ENCRYPTED:
+        return verify_auth(s, r, data, NULL);
+    case HD_CHANNEL_PRESENCE: {
+        cJSON *cd = cJSON_GetObjectItemCaseSensitive(data, "channel_data");
+        if (!cJSON_IsString(cd)) {
+            if (!cd && s->user_id)
+                return verify_auth(s, r, data, NULL) && presence_from_signin(s, r);
+            subscription_error(s, r->channel, "InvalidChannelData", "Presence channels need channel_data", 400);
+            return false;
+        }
+        return verify_auth(s, r, data, cd->valuestring) && presence_member(s, r, cd->valuestring);
+    }
+    }
+    return false;
+}
+
+static void send_cache(hd_session *s, hd_channel *ch)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    if (hd_channel_cache_load(ch, hd_mono_ms(), &b, NULL)) {
+        hd_session_send_text(s, b.data, b.len);
+    } else {
+        hd_buf_puts(&b, "{\"event\":\"pusher:cache_miss\",\"channel\":");
+        hd_buf_json_string(&b, hd_channel_name(ch), hd_channel_name_len(ch));
+        hd_buf_append(&b, "}", 1);
+        hd_session_send_text(s, b.data, b.len);
+        hd_webhooks_cache_miss(s->io->srv->webhooks, s->app->cfg, hd_channel_name(ch));
+    }
+    hd_buf_deinit(&b);
+}
+
+static void send_succeeded(hd_session *s, const char *channel, const hd_buf *presence)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    hd_frame_event(&b, "pusher_internal:subscription_succeeded", channel, presence->len ? presence->data : "{}",
+                   presence->len ? presence->len : 2);
+    hd_session_send_text(s, b.data, b.len);
+    hd_buf_deinit(&b);
+}
+
+static void join(hd_session *s, sub_request *r)
+{
+    hd_app *app = s->app;
+    hd_channel *ch = hd_registry_acquire(app->registry, r->channel, r->len, true);
+    hd_member m = {r->user_key, r->user_key ? strlen(r->user_key) : 0, r->user_id_json,
+                   r->user_id_json ? strlen(r->user_id_json) : 0, r->user_info_json,
+                   r->user_info_json ? strlen(r->user_info_json) : 0};
+    hd_buf presence;
+    hd_buf_init(&presence);
+    hd_join_result jr;
+    if (hd_channel_join(ch, s->io->index, &m, app->cfg->max_presence_members_per_channel, &presence, &jr)) {
+        subscription_error(s, r->channel, "LimitReached", "The presence channel is full", 4100);
+        hd_registry_release(app->registry, ch);
+        hd_buf_deinit(&presence);
+        return;
+    }
+    hd_sub *sub = hd_local_add(s, ch);
+    sub->by_client = true;
+    send_succeeded(s, r->channel, &presence);
+    if (r->type.cache)
+        send_cache(s, ch);
+    hd_membership_after_join(s->io->srv, app, ch, &jr, r->user_key ? &m : NULL, s->socket_id);
+    sub->user_key = r->user_key;
+    sub->user_id_json = r->user_id_json;
+    r->user_key = r->user_id_json = NULL;
+    hd_buf_deinit(&presence);
+}
+
+void hd_handle_subscribe(hd_session *s, cJSON *data)
+{
+    cJSON *channel = cJSON_GetObjectItemCaseSensitive(data, "channel");
+    if (!cJSON_IsString(channel))
+        return hd_session_send_error(s, 0, "Invalid subscribe: channel must be a string");
+    sub_request r = {.channel = channel->valuestring, .len = strlen(channel->valuestring)};
+    if (hd_channel_classify(r.channel, r.len, s->app->cfg->max_channel_name_length, &r.type) != 0)
+        return subscription_error(s, r.channel, "InvalidChannel", "Invalid channel name", 400);
+    hd_sub *existing = hd_session_find_sub(s, r.channel, r.len);
+    if (existing && existing->by_client) {
+        hd_buf msg;
+        hd_buf_init(&msg);
+        hd_buf_printf(&msg, "Existing subscription to channel %s", r.channel);
+        hd_session_send_error(s, 0, msg.data);
+        hd_buf_deinit(&msg);
+        return;
+    }
+    if (authorise(s, &r, data)) {
+        if (existing) { /* #server-to-user-{id}: already joined by signin */
+            existing->by_client = true;
+            hd_buf none = {0};
+            send_succeeded(s, r.channel, &none);
+        } else {
+            join(s, &r);
+        }
+    }
+    sub_request_free(&r);
+}
+
+void hd_handle_unsubscribe(hd_session *s, cJSON *data)
+{
+    cJSON *channel = cJSON_GetObjectItemCaseSensitive(data, "channel");
+    if (!cJSON_IsString(channel))
+        return hd_session_send_error(s, 0, "Invalid unsubscribe: channel must be a string");
+    hd_sub *sub = hd_session_find_sub(s, channel->valuestring, strlen(channel->valuestring));
+    if (!sub || !sub->by_client)
+        return; /* §3: nothing, silently */
+    if (hd_channel_get_type(sub->ch).kind == HD_CHANNEL_SERVER_TO_USER) {
+        sub->by_client = false; /* still signed in: keep receiving as the user */
+        return;
+    }
+    hd_channel *ch = sub->ch;
+    char *user_key = sub->user_key, *user_id_json = sub->user_id_json;
+    sub->user_key = sub->user_id_json = NULL;
+    hd_local_remove(sub);
+    hd_membership_leave(s->io->srv, s->app, s->io->index, ch, user_key, user_id_json);
+    hd_free(user_key);
+    hd_free(user_id_json);
+}

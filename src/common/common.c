@@ -1,0 +1,231 @@
+/* common.c - errors, allocation, logging, clocks and the byte buffer.
+ *
+ * THREADING: every function is safe from any thread; log lines are written
+ * with a single write(2) so lines from different threads never interleave.
+ */
+#ifndef _GNU_SOURCE /* CMake passes -D_GNU_SOURCE; redefining it breaks -Werror */
+#define _GNU_SOURCE
+#endif
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int hd_log_level_current = HD_LOG_NOTICE;
+
+const char *hd_strerror(int err)
+{
+    switch (err) {
+    case HD_OK:
+        return "success";
+#define HD_XX_CASE(name, val, msg) \
+    case HD_##name:                \
+        return msg;
+        HD_ERRNO_MAP(HD_XX_CASE)
+#undef HD_XX_CASE
+    default:
+        return "unknown error";
+    }
+}
+
+static void oom(size_t n)
+{
+    char line[96];
+    int len = snprintf(line, sizeof line, "herald: out of memory allocating %zu bytes\n", n);
+    if (write(2, line, (size_t)len) < 0) { /* nothing more we can do */
+    }
+    abort();
+}
+
+void *hd_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom(n);
+    return p;
+}
+
+void *hd_calloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p)
+        oom(count * size);
+    return p;
+}
+
+void *hd_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom(n);
+    return q;
+}
+
+char *hd_strndup(const char *s, size_t n)
+{
+    char *d = hd_malloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *hd_strdup(const char *s)
+{
+    return hd_strndup(s, strlen(s));
+}
+
+void hd_log_set_level(int level)
+{
+    hd_log_level_current = level;
+}
+
+void hd_log_emit(int level, const char *module, const char *fmt, ...)
+{
+    static const char *names[] = {"ERR", "WARN", "NOTICE", "INFO", "DEBUG"};
+    char line[1024];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-6s %-8s ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                     names[level < 0 ? 0 : level > 4 ? 4 : level], module);
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof line - 2)
+        n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    if (write(2, line, (size_t)n) < 0) { /* stderr gone: drop the line */
+    }
+}
+
+void hd_panic(const char *file, int line, const char *what)
+{
+    hd_log_emit(HD_LOG_ERR, "panic", "%s:%d: assertion failed: %s", file, line, what);
+    abort();
+}
+
+uint64_t hd_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t hd_mono_ms(void)
+{
+    return hd_mono_us() / 1000u;
+}
+
+uint64_t hd_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void hd_buf_init(hd_buf *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void hd_buf_deinit(hd_buf *b)
+{
+    hd_free(b->data);
+    hd_buf_init(b);
+}
+
+void hd_buf_reserve(hd_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    b->data = hd_realloc(b->data, cap);
+    b->cap = cap;
+}
+
+void hd_buf_append(hd_buf *b, const void *p, size_t n)
+{
+    hd_buf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void hd_buf_puts(hd_buf *b, const char *s)
+{
+    hd_buf_append(b, s, strlen(s));
+}
+
+void hd_buf_printf(hd_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    hd_buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void hd_buf_json_string(hd_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    hd_buf_reserve(b, n + 2);
+    hd_buf_append(b, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[6];
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        default:
+            if (c < 0x20) {
+                u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
+                u[4] = hex[c >> 4]; u[5] = hex[c & 15];
+                hd_buf_append(b, s + run, i - run);
+                hd_buf_append(b, u, 6);
+                run = i + 1;
+            }
+            continue;
+        }
+        hd_buf_append(b, s + run, i - run);
+        hd_buf_puts(b, esc);
+        run = i + 1;
+    }
+    hd_buf_append(b, s + run, n - run);
+    hd_buf_append(b, "\"", 1);
+}
+
+char *hd_buf_steal(hd_buf *b, size_t *len_out)
+{
+    if (!b->data)
+        hd_buf_reserve(b, 0), b->data[0] = '\0';
+    char *d = b->data;
+    if (len_out)
+        *len_out = b->len;
+    hd_buf_init(b);
+    return d;
+}

@@ -1,0 +1,160 @@
+/* config.h - herald's configuration: defaults, JSON file, HERALD_* env overrides.
+ *
+ * DESIGN
+ * ------
+ * Key names and nesting follow sockudo's config.json wherever the feature
+ * matches, so a sockudo user's file loads. Loading is table-driven: each
+ * scalar key is one row {path, type, offset, min, max, default}. The env
+ * variable of a scalar is HERALD_ + its path upper-cased with '.' -> '_'
+ * (cleanup.queue_buffer_size -> HERALD_CLEANUP_QUEUE_BUFFER_SIZE), plus
+ * HERALD_DEFAULT_APP_ID / _KEY / _SECRET / _ENABLED for apps[0].
+ * Any unknown key, wrong type or out-of-range value makes hd_config_load
+ * fail with a message naming the key and the allowed values.
+ *
+ * Per-app limits left out of an app fall back to the global sections
+ * (event_limits, channel_limits, presence); after a successful load every
+ * hd_app_config field holds its effective value.
+ *
+ * THREADING
+ * ---------
+ * Loaded once on the main thread before any other thread starts; read-only
+ * afterwards, so any thread may read it without locks.
+ */
+#ifndef HD_CONFIG_H
+#define HD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hd_webhook_header {
+    char *name;
+    char *value;
+} hd_webhook_header;
+
+typedef struct hd_webhook_config {
+    char *url;
+    char **event_types; /* channel_occupied, channel_vacated, member_added, ... */
+    size_t n_event_types;
+    char *filter_channel_prefix; /* NULL = any */
+    char *filter_channel_suffix; /* NULL = any */
+    hd_webhook_header *headers;
+    size_t n_headers;
+} hd_webhook_config;
+
+typedef struct hd_app_config {
+    char *id;
+    char *key;
+    char *secret;
+    bool enabled;
+    uint32_t max_connections; /* 0 = unlimited */
+    bool enable_client_messages;
+    uint32_t max_client_events_per_second; /* 0 = unlimited */
+    bool enable_user_authentication; /* close 4009 if not signed in within user_authentication_timeout */
+    uint32_t user_authentication_timeout; /* seconds (herald key) */
+    bool enable_subscription_count; /* send pusher_internal:subscription_count (herald key) */
+    uint32_t max_presence_members_per_channel;
+    uint32_t max_presence_member_size_in_kb;
+    uint32_t max_channel_name_length;
+    uint32_t max_event_channels_at_once;
+    uint32_t max_event_name_length;
+    uint32_t max_event_payload_in_kb;
+    uint32_t max_event_batch_size;
+    char **allowed_origins; /* empty or containing "*" = any origin */
+    size_t n_allowed_origins;
+    hd_webhook_config *webhooks;
+    size_t n_webhooks;
+} hd_app_config;
+
+typedef struct hd_config {
+    char *host;                     /* "0.0.0.0" */
+    uint16_t port;                  /* 6001 */
+    uint32_t activity_timeout;      /* seconds, 120 */
+    uint32_t pong_timeout;          /* seconds after the server ping before close 4201, 30 (herald key) */
+    uint32_t max_message_size_kb;   /* largest inbound WebSocket message; bigger closes 1009, 100 (herald key) */
+    uint32_t shutdown_grace_period; /* seconds, 10 */
+    uint32_t io_threads;            /* 0 = CPU count (herald key) */
+    uint32_t max_outbound_buffer_kb;/* per socket; slow consumers closed past it (herald key) */
+    uint32_t max_http_body_kb;      /* HTTP API request bodies (herald key) */
+    char *log_level;                /* "error" | "warn" | "notice" | "info" | "debug" (herald key) */
+    bool debug;                     /* sockudo key: true = log_level debug */
+    uint32_t user_authentication_timeout; /* seconds, 30: default for apps that leave out their own (sockudo key, top level) */
+
+    hd_app_config *apps;
+    size_t n_apps;
+
+    struct {
+        uint32_t max_channels_at_once; /* 100 */
+        uint32_t max_name_length;      /* 200 */
+        uint32_t max_payload_in_kb;    /* 10 */
+        uint32_t max_batch_size;       /* 10 */
+    } event_limits;
+    struct {
+        uint32_t max_name_length; /* 200 */
+        uint32_t cache_ttl;       /* seconds, 1800 */
+    } channel_limits;
+    struct {
+        uint32_t max_members_per_channel; /* 100 */
+        uint32_t max_member_size_in_kb;   /* 2 */
+    } presence;
+
+    struct {
+        bool enabled;   /* true */
+        char *host;     /* "127.0.0.1" */
+        uint16_t port;  /* 9601 */
+    } metrics;
+
+    struct {
+        bool async_enabled;         /* true */
+        bool fallback_to_sync;      /* true; false is refused: herald never drops a job */
+        uint32_t queue_buffer_size; /* per worker */
+        uint32_t batch_size;
+        uint32_t batch_timeout_ms;
+        uint32_t worker_threads;    /* 0 = "auto" */
+        uint32_t max_retry_attempts;
+        uint32_t stuck_worker_ms;   /* herald key */
+    } cleanup;
+
+    struct {
+        char *driver; /* "local" | "redis" */
+        struct {
+            char *host;   /* "127.0.0.1" */
+            uint16_t port;/* 6379 */
+            char *prefix; /* "herald" */
+        } redis;
+    } adapter;
+
+    struct {
+        bool batching_enabled; /* webhooks.batching.enabled, true */
+        uint32_t batching_duration_ms; /* webhooks.batching.duration, 50 */
+        uint32_t vacate_delay_ms;      /* 3000 (herald key) */
+        uint32_t retry_max_seconds;    /* 300 (herald key) */
+    } webhooks;
+} hd_config;
+
+/* Fill cfg with every default and one app "app-id"/"app-key"/"app-secret". */
+void hd_config_defaults(hd_config *cfg);
+
+/* Load from a JSON text (len bytes), then apply HERALD_* env overrides
+ * (env may be NULL to skip), then validate. Returns 0, or HD_EINVAL with a
+ * message naming the key and the allowed values in err. On failure cfg is
+ * left freed (hd_config_free not needed). */
+int hd_config_load_json(hd_config *cfg, const char *json, size_t len, char *const *env, char *err, size_t errlen);
+
+/* Read path and hd_config_load_json it. */
+int hd_config_load_file(hd_config *cfg, const char *path, char *const *env, char *err, size_t errlen);
+
+/* The JSON of config/config.json compiled into the binary. */
+extern const char hd_config_embedded_json[];
+
+/* Free every string and array cfg owns and zero it. NULL-safe; safe on a
+ * zeroed or already-freed cfg. */
+void hd_config_free(hd_config *cfg);
+
+/* cfg->log_level as an HD_LOG_* level (HD_LOG_DEBUG when cfg->debug). */
+int hd_config_log_level(const hd_config *cfg);
+
+const hd_app_config *hd_config_app_by_key(const hd_config *cfg, const char *key);
+const hd_app_config *hd_config_app_by_id(const hd_config *cfg, const char *id);
+
+#endif /* HD_CONFIG_H */

@@ -1,0 +1,59 @@
+/* http_internal.h - what the files of the http module share: the request
+ * context handed to route handlers, the reply helpers and the handlers.
+ * Not for other modules; their contract is http_api.h.
+ *
+ * DESIGN
+ * ------
+ * http_api.c routes, looks up and authenticates the app, then calls one
+ * handler with an hd_http_ctx. A handler fills ctx->res completely: on
+ * every path it sets the status and the whole JSON body (the reply
+ * helpers below reset the body first, so nothing half-written leaks out).
+ *
+ * THREADING
+ * ---------
+ * Same as http_api.h: called on an io thread, no state of their own.
+ */
+#ifndef HD_HTTP_INTERNAL_H
+#define HD_HTTP_INTERNAL_H
+
+#include "http_api.h"
+
+typedef struct hd_http_ctx {
+    hd_server *srv;
+    hd_app *app;              /* the app named in the path; NULL for /up, /ready */
+    const hd_app_config *cfg; /* app->cfg, or NULL */
+    const hd_http_request *req;
+    const hd_params *params;  /* req->params, never NULL (an empty set if the caller gave none) */
+    hd_http_response *res;
+    const char *arg;          /* percent-decoded {channel} / {user_id} segment; NULL when the
+                               * route has none or its %-escapes are malformed */
+} hd_http_ctx;
+
+/* Flags of an `info` list ("user_count,subscription_count,cache"). */
+#define HD_HTTP_INFO_USER_COUNT 0x1u
+#define HD_HTTP_INFO_SUBSCRIPTION_COUNT 0x2u
+#define HD_HTTP_INFO_CACHE 0x4u
+
+/* Parse a comma-separated info list (spaces around items ignored, unknown
+ * items ignored). NULL gives 0. */
+unsigned hd_http__parse_info(const char *s);
+
+/* Reset res->body and make the reply status + the JSON text json. */
+void hd_http__reply(hd_http_response *res, int status, const char *json);
+/* Reset res->body and make the reply status + {"error":"<message>"}; the
+ * formatted message is JSON-escaped, so it may contain user strings. */
+void hd_http__error(hd_http_response *res, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Reset res->body for a handler that writes a 200 body itself. */
+void hd_http__begin(hd_http_response *res, int status);
+
+/* http_events.c: POST /apps/{id}/events and /apps/{id}/batch_events. */
+void hd_http__events(hd_http_ctx *c);
+void hd_http__batch_events(hd_http_ctx *c);
+
+/* http_channels.c: channel queries and terminate_connections. */
+void hd_http__channels(hd_http_ctx *c);
+void hd_http__channel(hd_http_ctx *c);
+void hd_http__channel_users(hd_http_ctx *c);
+void hd_http__terminate(hd_http_ctx *c);
+
+#endif /* HD_HTTP_INTERNAL_H */

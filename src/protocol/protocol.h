@@ -1,0 +1,135 @@
+/* protocol.h - pure Pusher-protocol helpers: channel names, ids, signatures,
+ * and HTTP API request authentication (PUSHER_PROTOCOL.md §0, §5, §6, §9.1).
+ *
+ * DESIGN
+ * ------
+ * No I/O, no global state, no allocation except where a function says so
+ * (hd_params_* own heap copies; the hd_http_* functions use temporaries),
+ * so every function is unit-testable against the protocol's test vectors.
+ * Signatures are lowercase hex HMAC-SHA256 (OpenSSL); comparisons of
+ * signatures are constant-time.
+ *
+ * THREADING
+ * ---------
+ * Every function is reentrant and safe from any thread.
+ */
+#ifndef HD_PROTOCOL_H
+#define HD_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- channel names (§5) ---- */
+
+typedef enum hd_channel_kind {
+    HD_CHANNEL_PUBLIC = 0,
+    HD_CHANNEL_PRIVATE,
+    HD_CHANNEL_PRIVATE_ENCRYPTED,
+    HD_CHANNEL_PRESENCE,
+    HD_CHANNEL_SERVER_TO_USER, /* #server-to-user-{id} */
+} hd_channel_kind;
+
+typedef struct hd_channel_type {
+    hd_channel_kind kind;
+    bool cache; /* cache-, private-cache-, private-encrypted-cache-, presence-cache- */
+} hd_channel_type;
+
+/* Validate a client- or API-supplied channel name: 1..max_len bytes of
+ * [-a-zA-Z0-9_=@,.;], or "#server-to-user-" followed by a valid user id.
+ * Classifies by anchored prefix in the order of §5. Returns 0 and fills
+ * *out, or HD_EINVAL (bad characters / empty / '#' misuse) or HD_ELIMIT
+ * (longer than max_len). */
+int hd_channel_classify(const char *name, size_t len, size_t max_len, hd_channel_type *out);
+
+/* True for private-, private-encrypted- and presence- (they need auth). */
+bool hd_channel_needs_auth(hd_channel_kind kind);
+
+/* For a #server-to-user-{id} name, the id part (points into name); NULL
+ * when name does not start with "#server-to-user-". Does not validate. */
+const char *hd_channel_user_id(const char *name);
+
+/* socket_id: ^\d+\.\d+$ (each part 1..20 digits). */
+bool hd_socket_id_valid(const char *s, size_t len);
+
+/* User ids (§11): 1..128 bytes of [-a-zA-Z0-9_=@,.;]. */
+bool hd_user_id_valid(const char *s, size_t len);
+
+/* ---- signatures (§0, §6) ---- */
+
+/* out gets 64 lowercase hex chars and a NUL. */
+void hd_hmac_sha256_hex(const char *key, size_t key_len, const void *msg, size_t msg_len, char out[65]);
+/* out gets 32 lowercase hex chars and a NUL. */
+void hd_md5_hex(const void *msg, size_t len, char out[33]);
+/* Constant-time equality of two byte strings (time depends only on the lengths). */
+bool hd_const_time_equal(const void *a, size_t a_len, const void *b, size_t b_len);
+
+/* Check a socket auth value "<app_key>:<hex>" against HMAC(secret, signed).
+ * Returns 0 on match, HD_EINVAL when auth is empty / has no ':' / the key
+ * part differs from app_key, HD_EAUTH when the signature differs. */
+int hd_auth_verify(const char *auth, size_t auth_len, const char *app_key, const char *secret,
+                   const char *signed_str, size_t signed_len);
+
+/* ---- HTTP API request authentication (§9.1) ---- */
+
+typedef struct hd_param {
+    char *key;   /* as received (case kept); compare with hd_params_get, case-insensitive */
+    char *value; /* URL-decoded */
+} hd_param;
+
+typedef struct hd_params {
+    hd_param *items;
+    size_t count;
+    size_t cap;
+} hd_params;
+
+void hd_params_init(hd_params *p);
+void hd_params_free(hd_params *p);
+/* Copies key and value as given (no decoding). */
+void hd_params_add(hd_params *p, const char *key, size_t key_len, const char *value, size_t value_len);
+/* Split a raw query string (no leading '?') on '&', split each on the first
+ * '=', URL-decode both sides ('+' -> space, %XX). Empty segments are
+ * skipped; a segment without '=' gets an empty value. Returns 0 or
+ * HD_EINVAL on a malformed %-escape (truncated, non-hex, or %00); nothing
+ * is added then (p is left as it was). */
+int hd_params_parse_query(hd_params *p, const char *query, size_t len);
+/* Value of the first parameter whose key equals name case-insensitively, or NULL. */
+const char *hd_params_get(const hd_params *p, const char *name);
+
+typedef struct hd_http_auth_request {
+    const char *method;      /* "GET", "POST" */
+    const char *path;        /* "/apps/3/events", as received */
+    const hd_params *params; /* every query parameter, decoded */
+    const char *body;        /* may be NULL when body_len is 0 */
+    size_t body_len;
+    const char *app_key;     /* the key of the app named in the path */
+    const char *app_secret;
+    int64_t now_s;           /* unix seconds */
+    int64_t max_skew_s;      /* 600 */
+} hd_http_auth_request;
+
+/* Verify per §9.1 in [SIGGEM] order: auth_version == 1.0, timestamp within
+ * max_skew_s, auth_key == app_key, body_md5 == md5(body) when there is a
+ * body (and present only then), auth_signature == HMAC(secret,
+ * METHOD\npath\nsorted lower-cased k=v joined by '&', without
+ * auth_signature). Returns 0, or the HTTP status (400 for missing or
+ * malformed parameters, 401 for expired timestamp / unknown key / bad
+ * signature / bad body_md5) with a human message in err, e.g.
+ * "Invalid signature: you should have sent HmacSHA256Hex(\"...\", your_secret_key), but you sent \"...\"".
+ * Details: 400 also for a non-numeric auth_timestamp and for a repeated
+ * auth_* or body_md5 parameter; a missing body_md5 with a non-empty body
+ * is 401; a body_md5 that is present must match even for an empty body.
+ * If the signature fails for path as received and path contains '%', the
+ * percent-decoded path is tried too (§9.1); the message shows the raw one.
+ * err (may be NULL when err_len is 0) is always NUL-terminated, truncated
+ * without splitting a UTF-8 sequence; "" on success. Allocates temporaries
+ * only (freed before returning). */
+int hd_http_auth_verify(const hd_http_auth_request *req, char *err, size_t err_len);
+
+/* Build the string to sign for (method, path, params) into out (NUL-terminated,
+ * truncated at out_len); returns the full length. out may be NULL when
+ * out_len is 0 (to measure). Exposed for tests and the bench. */
+size_t hd_http_string_to_sign(const char *method, const char *path, const hd_params *params, char *out,
+                              size_t out_len);
+
+#endif /* HD_PROTOCOL_H */

@@ -1,0 +1,48 @@
+/* webhooks.h - the seam through which the server reports webhook events
+ * (PUSHER_PROTOCOL.md §10): channel_occupied, channel_vacated,
+ * member_added, member_removed, client_event, cache_miss,
+ * subscription_count.
+ *
+ * DESIGN
+ * ------
+ * Callers report what happened; this module decides what each configured
+ * endpoint of the app receives (event_types, channel filters), batches,
+ * signs and delivers it off the io threads. Reporting never blocks and
+ * never fails from the caller's point of view.
+ *
+ * THREADING
+ * ---------
+ * hd_webhooks_create/destroy: main thread. Every report function: any
+ * thread (io threads, cleanup workers). A NULL pool ignores reports.
+ */
+#ifndef HD_WEBHOOKS_H
+#define HD_WEBHOOKS_H
+
+#include <stdint.h>
+
+#include "config/config.h"
+
+typedef struct hd_webhooks hd_webhooks;
+
+/* Returns NULL when no app has a webhook configured. */
+hd_webhooks *hd_webhooks_create(const hd_config *cfg);
+void hd_webhooks_destroy(hd_webhooks *wh);
+
+/* True when some endpoint of app wants `event` for `channel`: lets callers
+ * skip building payloads nobody receives. */
+bool hd_webhooks_wanted(const hd_webhooks *wh, const hd_app_config *app, const char *event, const char *channel);
+
+void hd_webhooks_channel_occupied(hd_webhooks *wh, const hd_app_config *app, const char *channel);
+void hd_webhooks_channel_vacated(hd_webhooks *wh, const hd_app_config *app, const char *channel);
+void hd_webhooks_member_added(hd_webhooks *wh, const hd_app_config *app, const char *channel, const char *user_id);
+void hd_webhooks_member_removed(hd_webhooks *wh, const hd_app_config *app, const char *channel,
+                                const char *user_id);
+/* data_json: the event's data as JSON text (an object stays an object);
+ * user_id: presence channels only, else NULL. */
+void hd_webhooks_client_event(hd_webhooks *wh, const hd_app_config *app, const char *channel, const char *event,
+                              const char *data_json, const char *socket_id, const char *user_id);
+void hd_webhooks_cache_miss(hd_webhooks *wh, const hd_app_config *app, const char *channel);
+void hd_webhooks_subscription_count(hd_webhooks *wh, const hd_app_config *app, const char *channel,
+                                    uint32_t count);
+
+#endif /* HD_WEBHOOKS_H */

@@ -1,0 +1,761 @@
+/* config_test.c - CUnit suite "config": defaults, the embedded config, a
+ * sockudo-style file, every kind of error (asserting on the message), env
+ * overrides, per-app fallback, numeric strings, webhooks, worker_threads
+ * and several apps. Runs under ASan: every test frees what it loads, and
+ * the error cases check that a failed load leaves nothing behind.
+ *
+ * JSON in this file is written with single quotes for readability; dq()
+ * turns them into double quotes before loading.
+ *
+ * THREADING: single-threaded. Warning lines are captured by redirecting
+ * fd 2 to a temporary file around a load.
+ */
+#include "config/config.h"
+#include "config/config_internal.h"
+
+#include "common/common.h"
+
+#include <CUnit/CUnit.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char err[512];
+
+#define APP1 "'app_manager':{'array':{'apps':[{'id':'a1','key':'k1','secret':'s1'}]}}"
+
+static char *dq(const char *s)
+{
+    char *d = hd_strdup(s);
+    for (char *p = d; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    return d;
+}
+
+static int load(hd_config *cfg, const char *json_sq, char *const *env)
+{
+    char *j = dq(json_sq);
+    int rc = hd_config_load_json(cfg, j, strlen(j), env, err, sizeof err);
+    hd_free(j);
+    return rc;
+}
+
+/* ---- capture of warning lines (hd_log writes to fd 2) ---- */
+
+static FILE *cap_file;
+static int cap_saved = -1;
+
+static void capture_begin(void)
+{
+    fflush(stderr);
+    cap_file = tmpfile();
+    cap_saved = dup(2);
+    dup2(fileno(cap_file), 2);
+    hd_log_set_level(HD_LOG_WARN);
+}
+
+static char *capture_end(void)
+{
+    hd_log_set_level(HD_LOG_ERR);
+    fflush(stderr);
+    dup2(cap_saved, 2);
+    close(cap_saved);
+    long n = ftell(cap_file);
+    char *text = hd_calloc(1, (size_t)(n > 0 ? n : 0) + 1);
+    rewind(cap_file);
+    if (n > 0 && fread(text, 1, (size_t)n, cap_file) != (size_t)n)
+        text[0] = '\0';
+    fclose(cap_file);
+    return text;
+}
+
+/* Load must fail with HD_EINVAL, a message containing needle, and a
+ * zeroed cfg. Prints what went wrong for the CUnit report. */
+static int fails_with(const char *json_sq, char *const *env, const char *needle)
+{
+    hd_config cfg;
+    memset(&cfg, 0xab, sizeof cfg);
+    int rc = load(&cfg, json_sq, env);
+    bool zeroed = !cfg.apps && !cfg.n_apps && !cfg.host && !cfg.log_level && !cfg.adapter.driver;
+    if (rc == HD_EINVAL && strstr(err, needle) && zeroed && strncmp(err, "config: ", 8) == 0)
+        return 1;
+    fprintf(stderr, "\n  expected failure with \"%s\"\n  got rc=%d err=\"%s\" zeroed=%d\n", needle, rc, err, zeroed);
+    if (rc == 0)
+        hd_config_free(&cfg);
+    return 0;
+}
+
+#define EXPECT_FAIL(json, env, needle) CU_ASSERT(fails_with(json, env, needle))
+#define EXPECT_ERR_IS(json, env, text)                                                                           \
+    do {                                                                                                         \
+        CU_ASSERT(fails_with(json, env, text));                                                                  \
+        CU_ASSERT_STRING_EQUAL(err, text);                                                                       \
+    } while (0)
+
+/* ---- defaults and the embedded file ---- */
+
+static void check_default_globals(const hd_config *cfg)
+{
+    hd_config c = *cfg;
+    CU_ASSERT_STRING_EQUAL(c.host, "0.0.0.0");
+    CU_ASSERT_EQUAL(c.port, 6001);
+    CU_ASSERT_EQUAL(c.activity_timeout, 120);
+    CU_ASSERT_EQUAL(c.pong_timeout, 30);
+    CU_ASSERT_EQUAL(c.max_message_size_kb, 100);
+    CU_ASSERT_EQUAL(c.shutdown_grace_period, 10);
+    CU_ASSERT_EQUAL(c.io_threads, 0);
+    CU_ASSERT_EQUAL(c.max_outbound_buffer_kb, 1024);
+    CU_ASSERT_EQUAL(c.max_http_body_kb, 1024);
+    CU_ASSERT_STRING_EQUAL(c.log_level, "notice");
+    CU_ASSERT_EQUAL(hd_config_log_level(&c), HD_LOG_NOTICE);
+    CU_ASSERT_FALSE(c.debug);
+    CU_ASSERT_EQUAL(c.user_authentication_timeout, 30);
+    CU_ASSERT_EQUAL(c.event_limits.max_channels_at_once, 100);
+    CU_ASSERT_EQUAL(c.event_limits.max_name_length, 200);
+    CU_ASSERT_EQUAL(c.event_limits.max_payload_in_kb, 10);
+    CU_ASSERT_EQUAL(c.event_limits.max_batch_size, 10);
+    CU_ASSERT_EQUAL(c.channel_limits.max_name_length, 200);
+    CU_ASSERT_EQUAL(c.channel_limits.cache_ttl, 1800);
+    CU_ASSERT_EQUAL(c.presence.max_members_per_channel, 100);
+    CU_ASSERT_EQUAL(c.presence.max_member_size_in_kb, 2);
+    CU_ASSERT_TRUE(c.metrics.enabled);
+    CU_ASSERT_STRING_EQUAL(c.metrics.host, "127.0.0.1");
+    CU_ASSERT_EQUAL(c.metrics.port, 9601);
+    CU_ASSERT_TRUE(c.cleanup.async_enabled);
+    CU_ASSERT_TRUE(c.cleanup.fallback_to_sync);
+    CU_ASSERT_EQUAL(c.cleanup.queue_buffer_size, 4096);
+    CU_ASSERT_EQUAL(c.cleanup.batch_size, 64);
+    CU_ASSERT_EQUAL(c.cleanup.batch_timeout_ms, 10);
+    CU_ASSERT_EQUAL(c.cleanup.worker_threads, 0);
+    CU_ASSERT_EQUAL(c.cleanup.max_retry_attempts, 2);
+    CU_ASSERT_EQUAL(c.cleanup.stuck_worker_ms, 5000);
+    CU_ASSERT_STRING_EQUAL(c.adapter.driver, "local");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "127.0.0.1");
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 6379);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.prefix, "herald");
+    CU_ASSERT_TRUE(c.webhooks.batching_enabled);
+    CU_ASSERT_EQUAL(c.webhooks.batching_duration_ms, 50);
+    CU_ASSERT_EQUAL(c.webhooks.vacate_delay_ms, 3000);
+    CU_ASSERT_EQUAL(c.webhooks.retry_max_seconds, 300);
+}
+
+static void test_defaults(void)
+{
+    hd_config c;
+    hd_config_defaults(&c);
+    check_default_globals(&c);
+    CU_ASSERT_EQUAL_FATAL(c.n_apps, 1);
+    const hd_app_config *a = &c.apps[0];
+    CU_ASSERT_STRING_EQUAL(a->id, "app-id");
+    CU_ASSERT_STRING_EQUAL(a->key, "app-key");
+    CU_ASSERT_STRING_EQUAL(a->secret, "app-secret");
+    CU_ASSERT_TRUE(a->enabled);
+    CU_ASSERT_TRUE(a->enable_client_messages);
+    CU_ASSERT_FALSE(a->enable_user_authentication);
+    CU_ASSERT_FALSE(a->enable_subscription_count);
+    CU_ASSERT_EQUAL(a->max_connections, 0);
+    CU_ASSERT_EQUAL(a->user_authentication_timeout, 30);
+    CU_ASSERT_EQUAL(a->max_presence_members_per_channel, 100);
+    CU_ASSERT_EQUAL(a->max_presence_member_size_in_kb, 2);
+    CU_ASSERT_EQUAL(a->max_channel_name_length, 200);
+    CU_ASSERT_EQUAL(a->max_event_channels_at_once, 100);
+    CU_ASSERT_EQUAL(a->max_event_name_length, 200);
+    CU_ASSERT_EQUAL(a->max_event_payload_in_kb, 10);
+    CU_ASSERT_EQUAL(a->max_event_batch_size, 10);
+    CU_ASSERT_PTR_EQUAL(hd_config_app_by_key(&c, "app-key"), a);
+    CU_ASSERT_PTR_EQUAL(hd_config_app_by_id(&c, "app-id"), a);
+    CU_ASSERT_PTR_NULL(hd_config_app_by_key(&c, "nope"));
+    hd_config_free(&c);
+    CU_ASSERT_PTR_NULL(c.apps);
+    CU_ASSERT_PTR_NULL(c.host);
+    hd_config_free(&c); /* twice is harmless */
+    hd_config_free(NULL);
+}
+
+/* Every row's field in a equals b's. */
+static int rows_equal(const hd_cfg_row *table, const void *a, const void *b)
+{
+    int same = 1;
+    for (const hd_cfg_row *r = table; r->path; r++) {
+        if (r->offset == HD_CFG_NOFIELD || r->alias_of)
+            continue;
+        const char *pa = (const char *)a + r->offset, *pb = (const char *)b + r->offset;
+        int eq;
+        if (r->type == HD_CFG_STR || r->type == HD_CFG_ENUM)
+            eq = strcmp(*(char *const *)pa, *(char *const *)pb) == 0;
+        else if (r->type == HD_CFG_BOOL)
+            eq = *(const bool *)pa == *(const bool *)pb;
+        else if (r->type == HD_CFG_U16)
+            eq = *(const uint16_t *)pa == *(const uint16_t *)pb;
+        else
+            eq = *(const uint32_t *)pa == *(const uint32_t *)pb;
+        if (!eq)
+            fprintf(stderr, "\n  %s differs\n", r->path);
+        same &= eq;
+    }
+    return same;
+}
+
+static void test_embedded(void)
+{
+    hd_config c, d;
+    int rc = hd_config_load_json(&c, hd_config_embedded_json, strlen(hd_config_embedded_json), NULL, err, sizeof err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    hd_config_defaults(&d);
+    CU_ASSERT_TRUE(rows_equal(hd_config__rows, &c, &d));
+    CU_ASSERT_EQUAL_FATAL(c.n_apps, 1);
+    CU_ASSERT_TRUE(rows_equal(hd_config__app_rows, &c.apps[0], &d.apps[0]));
+    CU_ASSERT_EQUAL_FATAL(c.apps[0].n_allowed_origins, 1);
+    CU_ASSERT_STRING_EQUAL(c.apps[0].allowed_origins[0], "*");
+    CU_ASSERT_EQUAL(c.apps[0].n_webhooks, 0);
+    hd_config_free(&c);
+    hd_config_free(&d);
+}
+
+/* Env names follow the rule; defaults are inside their own bounds. */
+static void test_table(void)
+{
+    size_t n = 0;
+    for (const hd_cfg_row *r = hd_config__rows; r->path; r++, n++) {
+        if (r->alias_of) {
+            CU_ASSERT_PTR_NULL(r->env);
+            CU_ASSERT_PTR_NOT_NULL(hd_config__row(r->alias_of));
+            continue;
+        }
+        char want[128] = "HERALD_";
+        for (size_t i = 0; r->path[i]; i++)
+            want[7 + i] = r->path[i] == '.' ? '_' : (char)toupper((unsigned char)r->path[i]);
+        CU_ASSERT_STRING_EQUAL(r->env, want);
+        if (r->type != HD_CFG_STR && r->type != HD_CFG_ENUM && r->type != HD_CFG_WORKERS)
+            CU_ASSERT(r->def >= r->min && r->def <= r->max);
+    }
+    CU_ASSERT(n < HD_CFG_MAX_ROWS);
+    n = 0;
+    for (const hd_cfg_row *r = hd_config__app_rows; r->path; r++, n++) {
+        char want[128] = "HERALD_DEFAULT_APP_";
+        for (size_t i = 0; r->path[i]; i++)
+            want[19 + i] = (char)toupper((unsigned char)r->path[i]);
+        CU_ASSERT_STRING_EQUAL(r->env, want);
+    }
+    CU_ASSERT(n < HD_CFG_MAX_ROWS);
+}
+
+/* ---- a sockudo user's file ---- */
+
+static const char sockudo_file[] =
+    "{'debug':false,'host':'127.0.0.1','port':6001,'mode':'production','path_prefix':'/',"
+    "'shutdown_grace_period':15,'websocket_max_payload_kb':64,'user_authentication_timeout':3600,"
+    "'activity_timeout':100,'max_connections':0,'health_check_timeout_ms':2000,"
+    "'unix_socket':{'enabled':false,'path':'/tmp/s.sock','permission_mode':'660'},"
+    "'adapter':{'driver':'redis','redis':{'requests_timeout':5000,'prefix':'sockudo_adapter:','cluster_mode':false,"
+    "  'redis_pub_options':{},'redis_sub_options':{}},'cluster':{'nodes':[],'prefix':'c:'},"
+    "  'nats':{'servers':['nats://nats:4222']},'cluster_health':{'enabled':true},'fallback_to_local':true},"
+    "'app_manager':{'driver':'memory','array':{'apps':[{'id':'app1','key':'key1','secret':'secret1',"
+    "  'max_connections':'100000','enable_client_messages':true,'enabled':true,"
+    "  'max_client_events_per_second':'10000','max_backend_events_per_second':null,"
+    "  'max_presence_members_per_channel':null,'allowed_origins':['https://a.example','*.b.example'],"
+    "  'webhooks':[{'url':'https://hooks.example/pusher','event_types':['channel_occupied','channel_vacated'],"
+    "   'filter':{'channel_prefix':'private-'},'headers':{'X-Hook-Key':'abc'}}]}]},"
+    "  'cache':{'enabled':true,'ttl':300}},"
+    "'cache':{'driver':'memory','memory':{'ttl':300}},"
+    "'database':{'redis':{'host':'redis.internal','port':6380,'db':0,'key_prefix':'sockudo:','sentinels':[]},"
+    "  'mysql':{'host':'mysql','port':3306}},"
+    "'queue':{'driver':'memory'},'rate_limiter':{'enabled':false,'api_rate_limit':{'max_requests':100}},"
+    "'metrics':{'enabled':false,'driver':'prometheus','host':'0.0.0.0','port':9601,'prometheus':{'prefix':'s_'}},"
+    "'ssl':{'enabled':false,'cert_path':'','key_path':''},'cors':{'credentials':true,'origin':['*']},"
+    "'channel_limits':{'max_name_length':200,'cache_ttl':3600},"
+    "'event_limits':{'max_channels_at_once':1000,'max_name_length':2000,'max_payload_in_kb':1000,'max_batch_size':100},"
+    "'presence':{'max_members_per_channel':100,'max_member_size_in_kb':2},"
+    "'http_api':{'request_limit_in_mb':10,'accept_traffic':{'memory_threshold':0.9}},"
+    "'webhooks':{'batching':{'enabled':false,'duration':50}},'instance':{'process_id':'x'},"
+    "'logging':{'colors_enabled':true},'database_pooling':{'enabled':true,'min':2,'max':10},"
+    "'cleanup':{'async_enabled':true,'fallback_to_sync':true,'queue_buffer_size':50000,'batch_size':25,"
+    "  'batch_timeout_ms':50,'worker_threads':'auto','max_retry_attempts':2}}";
+
+static void test_sockudo_file(void)
+{
+    hd_config c;
+    capture_begin();
+    int rc = load(&c, sockudo_file, NULL);
+    char *log = capture_end();
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: cors (not supported by herald)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: rate_limiter (not supported by herald)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: adapter.nats (not supported by herald)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: database (not supported by herald); database.redis.host/port"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: app_manager.array.apps[0].max_backend_events_per_second"));
+    CU_ASSERT_PTR_NULL(strstr(log, "ignored: metrics.driver"));
+    hd_free(log);
+    CU_ASSERT_STRING_EQUAL(c.host, "127.0.0.1");
+    CU_ASSERT_EQUAL(c.shutdown_grace_period, 15);
+    CU_ASSERT_EQUAL(c.activity_timeout, 100);
+    CU_ASSERT_EQUAL(c.max_message_size_kb, 64);      /* websocket_max_payload_kb */
+    CU_ASSERT_STRING_EQUAL(c.adapter.driver, "redis");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "redis.internal"); /* database.redis */
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 6380);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.prefix, "sockudo_adapter:");
+    CU_ASSERT_FALSE(c.metrics.enabled);
+    CU_ASSERT_STRING_EQUAL(c.metrics.host, "0.0.0.0");
+    CU_ASSERT_FALSE(c.webhooks.batching_enabled);
+    CU_ASSERT_EQUAL(c.cleanup.queue_buffer_size, 50000);
+    CU_ASSERT_EQUAL(c.cleanup.batch_size, 25);
+    CU_ASSERT_EQUAL(c.cleanup.worker_threads, 0);
+    CU_ASSERT_EQUAL(c.event_limits.max_payload_in_kb, 1000);
+    CU_ASSERT_EQUAL_FATAL(c.n_apps, 1);
+    const hd_app_config *a = hd_config_app_by_key(&c, "key1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->max_connections, 100000);
+    CU_ASSERT_EQUAL(a->max_client_events_per_second, 10000);
+    CU_ASSERT_EQUAL(a->max_presence_members_per_channel, 100); /* null -> presence section */
+    CU_ASSERT_EQUAL(a->max_event_payload_in_kb, 1000);          /* event_limits */
+    CU_ASSERT_EQUAL(a->max_event_batch_size, 100);
+    CU_ASSERT_EQUAL(a->user_authentication_timeout, 3600);      /* top-level sockudo key */
+    CU_ASSERT_EQUAL(a->n_allowed_origins, 2);
+    CU_ASSERT_EQUAL(a->n_webhooks, 1);
+    hd_config_free(&c);
+}
+
+/* sockudo's newer nested app shape: policy.limits / features / channels. */
+static void test_sockudo_policy_shape(void)
+{
+    hd_config c;
+    capture_begin();
+    int rc = load(&c, "{'app_manager':{'array':{'apps':[{'id':'p','key':'pk','secret':'ps','enabled':false,"
+                      "'policy':{'limits':{'max_connections':'7','max_event_batch_size':3,'decay_seconds':5},"
+                      "'features':{'enable_client_messages':true,'enable_user_authentication':true},"
+                      "'channels':{'allowed_origins':['https://x.example'],'channel_namespaces':[]},"
+                      "'webhooks':[{'url':'http://h/','event_types':['member_added']}],'history':{}}}]}}}",
+                   NULL);
+    char *log = capture_end();
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: app_manager.array.apps[0].policy.limits.decay_seconds"));
+    hd_free(log);
+    const hd_app_config *a = &c.apps[0];
+    CU_ASSERT_FALSE(a->enabled);
+    CU_ASSERT_EQUAL(a->max_connections, 7);
+    CU_ASSERT_EQUAL(a->max_event_batch_size, 3);
+    CU_ASSERT_EQUAL(a->max_event_name_length, 200);
+    CU_ASSERT_TRUE(a->enable_client_messages);
+    CU_ASSERT_TRUE(a->enable_user_authentication);
+    CU_ASSERT_EQUAL(a->n_allowed_origins, 1);
+    CU_ASSERT_EQUAL(a->n_webhooks, 1);
+    hd_config_free(&c);
+    EXPECT_FAIL("{'app_manager':{'array':{'apps':[{'id':'p','key':'pk','secret':'ps',"
+                "'policy':{'limits':{'enable_client_messages':true}}}]}}}",
+                NULL, "config: app_manager.array.apps[0].policy.limits.enable_client_messages: unknown key");
+}
+
+/* ---- errors ---- */
+
+static void test_err_unknown_key(void)
+{
+    EXPECT_FAIL("{'prot':6001," APP1 "}", NULL, "config: prot: unknown key (allowed here: host, port,");
+    EXPECT_FAIL("{'cleanup':{'batch_sise':3}," APP1 "}", NULL,
+                "config: cleanup.batch_sise: unknown key (allowed here: async_enabled, fallback_to_sync,");
+    EXPECT_FAIL("{'adapter':{'redis':{'hots':'x'}}," APP1 "}", NULL, "config: adapter.redis.hots: unknown key");
+    EXPECT_FAIL("{'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':'s','max_conections':1}]}}}", NULL,
+                "config: app_manager.array.apps[0].max_conections: unknown key (allowed here: id, key, secret,");
+    EXPECT_FAIL("{'port':1,'port':2," APP1 "}", NULL, "config: port: duplicate key");
+    EXPECT_FAIL("{'max_message_size_kb':10,'websocket_max_payload_kb':20," APP1 "}", NULL,
+                "config: websocket_max_payload_kb: conflicts with max_message_size_kb");
+}
+
+static void test_err_wrong_type(void)
+{
+    EXPECT_ERR_IS("{'port':'abc'," APP1 "}", NULL, "config: port: \"abc\" is not a whole number (1..65535)");
+    EXPECT_ERR_IS("{'metrics':{'enabled':'yes'}," APP1 "}", NULL,
+                  "config: metrics.enabled: expected true or false, got string \"yes\"");
+    EXPECT_ERR_IS("{'host':5," APP1 "}", NULL, "config: host: expected a string, got number 5");
+    EXPECT_ERR_IS("{'cleanup':[]," APP1 "}", NULL, "config: cleanup: expected an object, got an array");
+    EXPECT_ERR_IS("{'activity_timeout':1.5," APP1 "}", NULL,
+                  "config: activity_timeout: 1.5 is not a whole number (1..3600)");
+    EXPECT_FAIL("{'app_manager':{'array':{'apps':{}}}}", NULL,
+                "config: app_manager.array.apps: expected an array of apps, got an object");
+    EXPECT_FAIL("{'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':'s','allowed_origins':'*'}]}}}",
+                NULL, "config: app_manager.array.apps[0].allowed_origins: expected an array of strings");
+    EXPECT_FAIL("{'adapter':{'driver':'nats'}," APP1 "}", NULL,
+                "config: adapter.driver: \"nats\" is not supported (allowed: local, redis)");
+    EXPECT_FAIL("{'app_manager':{'driver':'mysql','array':{'apps':[]}}}", NULL,
+                "config: app_manager.driver: \"mysql\" is not supported (allowed: memory, array)");
+    EXPECT_FAIL("{'log_level':'loud'," APP1 "}", NULL, "allowed: error, warn, notice, info, debug");
+}
+
+static void test_err_out_of_range(void)
+{
+    EXPECT_ERR_IS("{'cleanup':{'batch_size':0}," APP1 "}", NULL,
+                  "config: cleanup.batch_size: 0 is out of range (1..10000)");
+    EXPECT_ERR_IS("{'port':70000," APP1 "}", NULL, "config: port: 70000 is out of range (1..65535)");
+    EXPECT_ERR_IS("{'io_threads':-1," APP1 "}", NULL, "config: io_threads: -1 is out of range (0..64)");
+    EXPECT_ERR_IS("{'cleanup':{'queue_buffer_size':2000000}," APP1 "}", NULL,
+                  "config: cleanup.queue_buffer_size: 2000000 is out of range (1..1048576)");
+    EXPECT_ERR_IS("{'cleanup':{'worker_threads':0}," APP1 "}", NULL,
+                  "config: cleanup.worker_threads: 0 is out of range (\"auto\" or 1..64)");
+    EXPECT_ERR_IS("{'cleanup':{'worker_threads':'lots'}," APP1 "}", NULL,
+                  "config: cleanup.worker_threads: \"lots\" is not a whole number (\"auto\" or 1..64)");
+    EXPECT_ERR_IS("{'max_outbound_buffer_kb':8," APP1 "}", NULL,
+                  "config: max_outbound_buffer_kb: 8 is out of range (16..1048576)");
+    EXPECT_ERR_IS("{'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':'s',"
+                  "'max_connections':'5000000000'}]}}}",
+                  NULL, "config: app_manager.array.apps[0].max_connections: 5000000000 is out of range "
+                        "(0..4294967295)");
+    EXPECT_FAIL("{'host':''," APP1 "}", NULL, "config: host: must not be empty");
+}
+
+static void test_err_fallback_to_sync(void)
+{
+    EXPECT_FAIL("{'cleanup':{'fallback_to_sync':false}," APP1 "}", NULL,
+                "config: cleanup.fallback_to_sync: false is refused: herald never drops a cleanup job");
+    char *env[] = {"HERALD_CLEANUP_FALLBACK_TO_SYNC=0", NULL};
+    EXPECT_FAIL("{" APP1 "}", env,
+                "config: HERALD_CLEANUP_FALLBACK_TO_SYNC (cleanup.fallback_to_sync): false is refused");
+}
+
+static void test_err_apps(void)
+{
+    EXPECT_ERR_IS("{'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':'s'},"
+                  "{'id':'b','key':'k','secret':'t'}]}}}",
+                  NULL, "config: app_manager.array.apps[1].key: duplicate app key \"k\" (also used by apps[0])");
+    EXPECT_FAIL("{'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':'s'},"
+                "{'id':'a','key':'k2','secret':'t'}]}}}",
+                NULL, "config: app_manager.array.apps[1].id: duplicate app id \"a\"");
+    EXPECT_ERR_IS("{'app_manager':{'array':{'apps':[{'id':'a','key':'k'}]}}}", NULL,
+                  "config: app_manager.array.apps[0].secret: required (a non-empty string)");
+    EXPECT_FAIL("{'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':''}]}}}", NULL,
+                "config: app_manager.array.apps[0].secret: must not be empty");
+    EXPECT_FAIL("{'app_manager':{'array':{'apps':[]}}}", NULL,
+                "config: app_manager.array.apps: at least one app is required");
+    EXPECT_FAIL("{}", NULL, "config: app_manager.array.apps: at least one app is required");
+    EXPECT_FAIL("{'app_manager':{'array':{'apps':[7]}}}", NULL,
+                "config: app_manager.array.apps[0]: expected an object, got number 7");
+}
+
+static void test_err_json(void)
+{
+    EXPECT_ERR_IS("{\n 'port': 6001,\n 'host': ,\n}", NULL, "config: invalid JSON at line 3, column 10");
+    EXPECT_FAIL("[1,2]", NULL, "config: the top level must be a JSON object");
+    EXPECT_FAIL("", NULL, "config: invalid JSON");
+    hd_config c;
+    CU_ASSERT_EQUAL(hd_config_load_file(&c, "/nonexistent/herald.json", NULL, err, sizeof err), HD_EIO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "config: cannot open /nonexistent/herald.json"));
+    CU_ASSERT_PTR_NULL(c.apps);
+}
+
+static void test_err_webhooks(void)
+{
+#define WH(body) "{'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':'s','webhooks':[" body "]}]}}}"
+    EXPECT_FAIL(WH("{'url':'ftp://x','event_types':['channel_vacated']}"), NULL,
+                "config: app_manager.array.apps[0].webhooks[0].url: expected an http:// or https:// URL");
+    EXPECT_FAIL(WH("{'url':'http://x','event_types':['channel_gone']}"), NULL,
+                "config: app_manager.array.apps[0].webhooks[0].event_types[0]: \"channel_gone\" is not a webhook "
+                "event (allowed: channel_occupied,");
+    EXPECT_FAIL(WH("{'url':'http://x','event_types':['member_added'],'filter':{'channel_pattern':'^a'}}"), NULL,
+                "webhooks[0].filter.channel_pattern: not supported by herald (allowed here: channel_prefix, "
+                "channel_suffix)");
+    EXPECT_FAIL(WH("{'lambda_function':'f','event_types':['member_added']}"), NULL,
+                "webhooks[0].url: required (an http:// or https:// URL); lambda webhooks are not supported");
+    EXPECT_FAIL(WH("{'url':'http://x'}"), NULL, "webhooks[0].event_types: required");
+    EXPECT_FAIL(WH("{'url':'http://x','event_types':['member_added'],'headers':{'A':1}}"), NULL,
+                "webhooks[0].headers.A: expected a string value");
+    EXPECT_FAIL(WH("{'url':'http://x','event_types':['member_added'],'secret':'x'}"), NULL,
+                "webhooks[0].secret: unknown key (allowed here: url, event_types, filter, headers)");
+}
+
+/* ---- env ---- */
+
+static void test_env_valid(void)
+{
+    char *env[] = {"PATH=/bin",
+                   "HERALD_PORT=7000",
+                   "HERALD_CLEANUP_QUEUE_BUFFER_SIZE=100",
+                   "HERALD_METRICS_ENABLED=false",
+                   "HERALD_CLEANUP_ASYNC_ENABLED=0",
+                   "HERALD_WEBHOOKS_BATCHING_ENABLED=TRUE",
+                   "HERALD_CLEANUP_WORKER_THREADS=4",
+                   "HERALD_ADAPTER_DRIVER=redis",
+                   "HERALD_ADAPTER_REDIS_HOST=env-redis",
+                   "HERALD_EVENT_LIMITS_MAX_BATCH_SIZE=50",
+                   "HERALD_DEFAULT_APP_KEY=env-key",
+                   "HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=1",
+                   "HERALD_DEFAULT_APP_MAX_CONNECTIONS=5",
+                   "HERALD_LOG_LEVEL=info",
+                   "HERALD_CONFIG=/etc/herald.json",
+                   "HERALD_NO_SUCH_THING=1",
+                   NULL};
+    hd_config c;
+    capture_begin();
+    int rc = load(&c, "{'port':6001,'adapter':{'redis':{'host':'file-redis'}}," APP1 "}", env);
+    char *log = capture_end();
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: environment variable HERALD_NO_SUCH_THING"));
+    CU_ASSERT_PTR_NULL(strstr(log, "HERALD_CONFIG "));
+    hd_free(log);
+    CU_ASSERT_EQUAL(c.port, 7000);
+    CU_ASSERT_EQUAL(c.cleanup.queue_buffer_size, 100);
+    CU_ASSERT_FALSE(c.metrics.enabled);
+    CU_ASSERT_FALSE(c.cleanup.async_enabled);
+    CU_ASSERT_TRUE(c.webhooks.batching_enabled);
+    CU_ASSERT_EQUAL(c.cleanup.worker_threads, 4);
+    CU_ASSERT_STRING_EQUAL(c.adapter.driver, "redis");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "env-redis");
+    CU_ASSERT_STRING_EQUAL(c.log_level, "info");
+    CU_ASSERT_EQUAL(hd_config_log_level(&c), HD_LOG_INFO);
+    CU_ASSERT_STRING_EQUAL(c.apps[0].key, "env-key");
+    CU_ASSERT_STRING_EQUAL(c.apps[0].id, "a1");
+    CU_ASSERT_TRUE(c.apps[0].enable_client_messages);
+    CU_ASSERT_EQUAL(c.apps[0].max_connections, 5);
+    CU_ASSERT_EQUAL(c.apps[0].max_event_batch_size, 50); /* global env reaches the fallback */
+    hd_config_free(&c);
+
+    /* No app in the file: the env creates apps[0]. */
+    char *env2[] = {"HERALD_DEFAULT_APP_ID=e", "HERALD_DEFAULT_APP_KEY=ek", "HERALD_DEFAULT_APP_SECRET=es", NULL};
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{'event_limits':{'max_batch_size':7}}", env2), 0);
+    CU_ASSERT_EQUAL_FATAL(c.n_apps, 1);
+    CU_ASSERT_STRING_EQUAL(c.apps[0].secret, "es");
+    CU_ASSERT_TRUE(c.apps[0].enabled);
+    CU_ASSERT_EQUAL(c.apps[0].max_event_batch_size, 7);
+    hd_config_free(&c);
+}
+
+static void test_env_invalid(void)
+{
+    char *e1[] = {"HERALD_PORT=abc", NULL};
+    EXPECT_ERR_IS("{" APP1 "}", e1, "config: HERALD_PORT (port): \"abc\" is not a whole number (1..65535)");
+    char *e2[] = {"HERALD_METRICS_ENABLED=maybe", NULL};
+    EXPECT_ERR_IS("{" APP1 "}", e2,
+                  "config: HERALD_METRICS_ENABLED (metrics.enabled): \"maybe\" is not a boolean (true, false, 1 or 0)");
+    char *e3[] = {"HERALD_CLEANUP_BATCH_SIZE=0", NULL};
+    EXPECT_ERR_IS("{" APP1 "}", e3,
+                  "config: HERALD_CLEANUP_BATCH_SIZE (cleanup.batch_size): 0 is out of range (1..10000)");
+    char *e4[] = {"HERALD_DEFAULT_APP_SECRET=", NULL};
+    EXPECT_FAIL("{" APP1 "}", e4,
+                "config: HERALD_DEFAULT_APP_SECRET (app_manager.array.apps[0].secret): must not be empty");
+    char *e5[] = {"HERALD_DEFAULT_APP_ID=only-id", NULL};
+    EXPECT_FAIL("{}", e5, "config: app_manager.array.apps[0].key: required");
+    char *e6[] = {"HERALD_DEFAULT_APP_KEY=k2", NULL};
+    EXPECT_FAIL("{'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':'s'},"
+                "{'id':'b','key':'k2','secret':'t'}]}}}",
+                e6, "config: app_manager.array.apps[1].key: duplicate app key \"k2\"");
+}
+
+/* ---- apps ---- */
+
+static void test_app_fallback(void)
+{
+    hd_config c;
+    int rc = load(&c, "{'event_limits':{'max_channels_at_once':50,'max_name_length':150,'max_payload_in_kb':20,"
+                      "'max_batch_size':5},'channel_limits':{'max_name_length':120},"
+                      "'presence':{'max_members_per_channel':30,'max_member_size_in_kb':4},"
+                      "'user_authentication_timeout':60," APP1 "}",
+                  NULL);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    const hd_app_config *a = &c.apps[0];
+    CU_ASSERT_EQUAL(a->max_event_channels_at_once, 50);
+    CU_ASSERT_EQUAL(a->max_event_name_length, 150);
+    CU_ASSERT_EQUAL(a->max_event_payload_in_kb, 20);
+    CU_ASSERT_EQUAL(a->max_event_batch_size, 5);
+    CU_ASSERT_EQUAL(a->max_channel_name_length, 120);
+    CU_ASSERT_EQUAL(a->max_presence_members_per_channel, 30);
+    CU_ASSERT_EQUAL(a->max_presence_member_size_in_kb, 4);
+    CU_ASSERT_EQUAL(a->user_authentication_timeout, 60);
+    CU_ASSERT_TRUE(a->enabled);                 /* enabled defaults to true */
+    CU_ASSERT_FALSE(a->enable_client_messages); /* Pusher's default */
+    hd_config_free(&c);
+}
+
+static void test_numeric_strings(void)
+{
+    hd_config c;
+    int rc = load(&c, "{'port':'6002','cleanup':{'batch_size':'32'},'app_manager':{'array':{'apps':[{'id':'a',"
+                      "'key':'k','secret':'s','max_connections':'100000','max_event_batch_size':'20',"
+                      "'max_client_events_per_second':'10'}]}}}",
+                  NULL);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(c.port, 6002);
+    CU_ASSERT_EQUAL(c.cleanup.batch_size, 32);
+    CU_ASSERT_EQUAL(c.apps[0].max_connections, 100000);
+    CU_ASSERT_EQUAL(c.apps[0].max_event_batch_size, 20);
+    CU_ASSERT_EQUAL(c.apps[0].max_client_events_per_second, 10);
+    hd_config_free(&c);
+    EXPECT_FAIL("{'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':'s','max_connections':'10x'}]}}}",
+                NULL, "config: app_manager.array.apps[0].max_connections: \"10x\" is not a whole number");
+    EXPECT_FAIL("{'port':' 6001'," APP1 "}", NULL, "config: port: \" 6001\" is not a whole number");
+}
+
+static void test_webhooks(void)
+{
+    hd_config c;
+    int rc = load(&c, WH("{'url':'https://a.example/hook','event_types':['channel_occupied','channel_vacated'],"
+                         "'filter':{'channel_prefix':'private-','channel_suffix':'-x'},"
+                         "'headers':{'X-One':'1','Authorization':'Bearer t'}},"
+                         "{'url':'http://b.example','event_types':['member_added','member_removed','client_event',"
+                         "'cache_miss','subscription_count'],'filter':{'channel_prefix':null}}"),
+                  NULL);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    const hd_app_config *a = &c.apps[0];
+    CU_ASSERT_EQUAL_FATAL(a->n_webhooks, 2);
+    const hd_webhook_config *w = &a->webhooks[0];
+    CU_ASSERT_STRING_EQUAL(w->url, "https://a.example/hook");
+    CU_ASSERT_EQUAL_FATAL(w->n_event_types, 2);
+    CU_ASSERT_STRING_EQUAL(w->event_types[1], "channel_vacated");
+    CU_ASSERT_STRING_EQUAL(w->filter_channel_prefix, "private-");
+    CU_ASSERT_STRING_EQUAL(w->filter_channel_suffix, "-x");
+    CU_ASSERT_EQUAL_FATAL(w->n_headers, 2);
+    CU_ASSERT_STRING_EQUAL(w->headers[1].name, "Authorization");
+    CU_ASSERT_STRING_EQUAL(w->headers[1].value, "Bearer t");
+    w = &a->webhooks[1];
+    CU_ASSERT_EQUAL(w->n_event_types, 5);
+    CU_ASSERT_PTR_NULL(w->filter_channel_prefix);
+    CU_ASSERT_PTR_NULL(w->filter_channel_suffix);
+    CU_ASSERT_EQUAL(w->n_headers, 0);
+    hd_config_free(&c);
+}
+
+static void test_worker_threads(void)
+{
+    static const struct {
+        const char *json;
+        uint32_t want;
+    } cases[] = {
+        {"{'cleanup':{'worker_threads':'auto'}," APP1 "}", 0},
+        {"{'cleanup':{'worker_threads':'AUTO'}," APP1 "}", 0},
+        {"{'cleanup':{'worker_threads':8}," APP1 "}", 8},
+        {"{'cleanup':{'worker_threads':'3'}," APP1 "}", 3},
+        {"{'cleanup':{'worker_threads':64}," APP1 "}", 64},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hd_config c;
+        CU_ASSERT_EQUAL_FATAL(load(&c, cases[i].json, NULL), 0);
+        CU_ASSERT_EQUAL(c.cleanup.worker_threads, cases[i].want);
+        hd_config_free(&c);
+    }
+    char *env[] = {"HERALD_CLEANUP_WORKER_THREADS=auto", NULL};
+    hd_config c;
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{'cleanup':{'worker_threads':8}," APP1 "}", env), 0);
+    CU_ASSERT_EQUAL(c.cleanup.worker_threads, 0);
+    hd_config_free(&c);
+    EXPECT_FAIL("{'cleanup':{'worker_threads':65}," APP1 "}", NULL, "65 is out of range (\"auto\" or 1..64)");
+}
+
+static void test_several_apps(void)
+{
+    hd_config c;
+    int rc = load(&c, "{'event_limits':{'max_batch_size':10},'app_manager':{'array':{'apps':["
+                      "{'id':'1','key':'k1','secret':'s1','max_connections':10,'max_event_batch_size':2,"
+                      " 'enable_client_messages':true,'enable_subscription_count':true,"
+                      " 'user_authentication_timeout':5},"
+                      "{'id':'2','key':'k2','secret':'s2','enabled':false,'max_presence_members_per_channel':500},"
+                      "{'id':'3','key':'k3','secret':'s3','max_event_payload_in_kb':'100','allowed_origins':[]}"
+                      "]}}}",
+                  NULL);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL_FATAL(c.n_apps, 3);
+    const hd_app_config *a1 = hd_config_app_by_key(&c, "k1"), *a2 = hd_config_app_by_id(&c, "2"),
+                        *a3 = hd_config_app_by_key(&c, "k3");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a3);
+    CU_ASSERT_EQUAL(a1->max_connections, 10);
+    CU_ASSERT_EQUAL(a1->max_event_batch_size, 2);
+    CU_ASSERT_TRUE(a1->enable_client_messages);
+    CU_ASSERT_TRUE(a1->enable_subscription_count);
+    CU_ASSERT_EQUAL(a1->user_authentication_timeout, 5);
+    CU_ASSERT_FALSE(a2->enabled);
+    CU_ASSERT_EQUAL(a2->max_presence_members_per_channel, 500);
+    CU_ASSERT_EQUAL(a2->max_event_batch_size, 10);
+    CU_ASSERT_EQUAL(a2->user_authentication_timeout, 30);
+    CU_ASSERT_EQUAL(a3->max_event_payload_in_kb, 100);
+    CU_ASSERT_EQUAL(a3->max_presence_members_per_channel, 100);
+    CU_ASSERT_EQUAL(a3->n_allowed_origins, 0);
+    CU_ASSERT_PTR_NULL(hd_config_app_by_id(&c, "4"));
+    hd_config_free(&c);
+}
+
+static void test_redis_address(void)
+{
+    hd_config c;
+    capture_begin();
+    int rc = load(&c, "{'database':{'redis':{'host':'db-redis','port':6390}},'adapter':{'driver':'redis',"
+                      "'redis':{'redis_pub_options':{'url':'redis://u:pw@url-redis:6391/2'}}}," APP1 "}",
+                  NULL);
+    char *log = capture_end();
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "url-redis"); /* the URL wins, as in sockudo */
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 6391);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: adapter.redis.redis_pub_options.url credentials"));
+    hd_free(log);
+    hd_config_free(&c);
+    rc = load(&c, "{'database':{'redis':{'host':'db-redis'}},'adapter':{'redis':{'host':'mine','port':1}}," APP1 "}",
+              NULL);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "mine"); /* herald's key wins */
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 1);
+    hd_config_free(&c);
+    rc = load(&c, "{'adapter':{'redis':{'redis_pub_options':{'url':'redis://[::1]'}}}," APP1 "}", NULL);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "::1");
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 6379);
+    hd_config_free(&c);
+    EXPECT_FAIL("{'adapter':{'redis':{'redis_pub_options':{'url':'rediss://x'}}}," APP1 "}", NULL,
+                "config: adapter.redis.redis_pub_options.url: expected redis://");
+    EXPECT_FAIL("{'database':{'redis':{'port':0}}," APP1 "}", NULL,
+                "config: database.redis.port: 0 is out of range (1..65535)");
+}
+
+static void test_debug_and_file(void)
+{
+    char path[] = "/tmp/herald_config_test_XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    char *j = dq("{'debug':true,'log_level':'warn'," APP1 "}");
+    CU_ASSERT_EQUAL(write(fd, j, strlen(j)), (ssize_t)strlen(j));
+    close(fd);
+    hd_free(j);
+    hd_config c;
+    CU_ASSERT_EQUAL_FATAL(hd_config_load_file(&c, path, NULL, err, sizeof err), 0);
+    unlink(path);
+    CU_ASSERT_TRUE(c.debug);
+    CU_ASSERT_STRING_EQUAL(c.log_level, "debug");
+    CU_ASSERT_EQUAL(hd_config_log_level(&c), HD_LOG_DEBUG);
+    hd_config_free(&c);
+}
+
+static int suite_init(void)
+{
+    hd_log_set_level(HD_LOG_ERR); /* keep "ignored:" lines out of the report */
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    hd_log_set_level(HD_LOG_NOTICE);
+    return 0;
+}
+
+void hd_test_suite_config(void)
+{
+    CU_pSuite s = CU_add_suite("config", suite_init, suite_clean);
+    CU_add_test(s, "defaults", test_defaults);
+    CU_add_test(s, "embedded config loads", test_embedded);
+    CU_add_test(s, "table rows", test_table);
+    CU_add_test(s, "sockudo file", test_sockudo_file);
+    CU_add_test(s, "sockudo policy shape", test_sockudo_policy_shape);
+    CU_add_test(s, "error: unknown key", test_err_unknown_key);
+    CU_add_test(s, "error: wrong type", test_err_wrong_type);
+    CU_add_test(s, "error: out of range", test_err_out_of_range);
+    CU_add_test(s, "error: fallback_to_sync false", test_err_fallback_to_sync);
+    CU_add_test(s, "error: apps", test_err_apps);
+    CU_add_test(s, "error: invalid JSON / file", test_err_json);
+    CU_add_test(s, "error: webhooks", test_err_webhooks);
+    CU_add_test(s, "env overrides", test_env_valid);
+    CU_add_test(s, "env errors", test_env_invalid);
+    CU_add_test(s, "per-app fallback", test_app_fallback);
+    CU_add_test(s, "numeric strings", test_numeric_strings);
+    CU_add_test(s, "webhooks", test_webhooks);
+    CU_add_test(s, "worker_threads", test_worker_threads);
+    CU_add_test(s, "several apps", test_several_apps);
+    CU_add_test(s, "redis address", test_redis_address);
+    CU_add_test(s, "debug, load_file", test_debug_and_file);
+}
