@@ -61,6 +61,7 @@ static int dispatch(struct lws *wsi, hd_session *s)
     hd_http_response res = {0};
     hd_buf_init(&res.body);
     hd_http_api_handle(io->srv, &req, &res);
+    hd_log(HD_LOG_DEBUG, "http", "%s %s (%zu body bytes) -> %d", h->method, h->path, h->body.len, res.status);
     int rc = respond(wsi, res.status, res.body.data ? res.body.data : "", res.body.len);
     hd_buf_deinit(&res.body);
     hd_params_free(&params);
@@ -99,6 +100,14 @@ static int on_request(struct lws *wsi, hd_session *s, const char *path)
     if (content_length > (long)io->srv->cfg->max_http_body_kb * 1024) {
         static const char body[] = "{\"error\":\"Request body too large\"}";
         respond(wsi, 413, body, sizeof body - 1);
+        http_state_free(s);
+        return -1;
+    }
+    char te[32] = "";
+    lws_hdr_copy(wsi, te, sizeof te, WSI_TOKEN_HTTP_TRANSFER_ENCODING);
+    if (strstr(te, "chunked")) { /* lws 4.1 does not decode chunked request bodies */
+        static const char body[] = "{\"error\":\"Content-Length required: chunked request bodies are not supported\"}";
+        respond(wsi, 411, body, sizeof body - 1);
         http_state_free(s);
         return -1;
     }

@@ -197,9 +197,6 @@ static void *io_main(void *arg)
     while (!atomic_load(&io->srv->exiting))
         if (lws_service(io->ctx, 0) < 0)
             break;
-    lws_context_destroy(io->ctx); /* closes what is left: CLOSED runs cleanup */
-    io->ctx = NULL;
-    hd_io_inbox_drain(io);
     atomic_store(&io->alive, false);
     return NULL;
 }
@@ -220,6 +217,25 @@ static unsigned total_connections(hd_server *srv)
     return n;
 }
 
+/* After every io thread has stopped: destroying a context closes what is
+ * left (CLOSED runs the cleanup, which may push to other threads' inboxes),
+ * so contexts go one by one from this thread, and a destroyed one is
+ * unhooked from its inbox first. */
+static void contexts_destroy(hd_server *srv)
+{
+    for (unsigned i = 0; i < srv->n_threads; i++) {
+        hd_io_thread *io = &srv->threads[i];
+        if (!io->ctx)
+            continue;
+        lws_context_destroy(io->ctx);
+        pthread_mutex_lock(&io->inbox_lock);
+        io->ctx = NULL;
+        pthread_mutex_unlock(&io->inbox_lock);
+    }
+    for (unsigned i = 0; i < srv->n_threads; i++)
+        hd_io_inbox_drain(&srv->threads[i]);
+}
+
 void hd_server_shutdown(hd_server *srv)
 {
     hd_log(HD_LOG_NOTICE, "server", "shutting down: closing %u connection(s) with 4200", total_connections(srv));
@@ -234,17 +250,20 @@ void hd_server_shutdown(hd_server *srv)
         lws_cancel_service(srv->threads[i].ctx);
     for (unsigned i = 0; i < srv->n_threads; i++)
         pthread_join(srv->threads[i].thread, NULL);
+    contexts_destroy(srv);
 }
 
 void hd_server_destroy(hd_server *srv)
 {
     if (!srv)
         return;
+    if (srv->threads)
+        contexts_destroy(srv); /* never started, or already done */
     hd_cleanup_destroy(srv->cleanup, srv->cfg->shutdown_grace_period * 1000u);
+    for (unsigned i = 0; srv->threads && i < srv->n_threads; i++)
+        hd_io_inbox_drain(&srv->threads[i]); /* what the last cleanup jobs published */
     for (unsigned i = 0; srv->threads && i < srv->n_threads; i++) {
         hd_io_thread *io = &srv->threads[i];
-        if (io->ctx)
-            lws_context_destroy(io->ctx);
         for (size_t a = 0; io->local && a < srv->n_apps; a++)
             hd_map_deinit(&io->local[a]);
         hd_free(io->local);

@@ -196,19 +196,27 @@ void hd_config__ctx_deinit(hd_cfg_ctx *ctx)
     ctx->db_redis_host = ctx->url_redis_host = NULL;
 }
 
+static int json_error(hd_cfg_ctx *ctx, const char *json, size_t len, const char *at, const char *what)
+{
+    size_t off = at && at >= json ? (size_t)(at - json) : 0, line = 1, col = 1;
+    for (size_t i = 0; i < off && i < len; i++, col++)
+        if (json[i] == '\n')
+            line++, col = 0;
+    return hd_config__fail(ctx, "invalid JSON at line %zu, column %zu%s", line, col, what);
+}
+
 static int parse_root(hd_cfg_ctx *ctx, const char *json, size_t len)
 {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
-    if (!root) {
-        size_t off = end && end >= json ? (size_t)(end - json) : 0, line = 1, col = 1;
-        for (size_t i = 0; i < off && i < len; i++, col++)
-            if (json[i] == '\n')
-                line++, col = 0;
-        return hd_config__fail(ctx, "invalid JSON at line %zu, column %zu", line, col);
-    }
+    if (!root)
+        return json_error(ctx, json, len, end, "");
+    while (end && end < json + len && strchr(" \t\r\n", *end) && *end)
+        end++;
     int rc;
-    if (!cJSON_IsObject(root))
+    if (end && end < json + len && *end)
+        rc = json_error(ctx, json, len, end, ": text after the end of the top-level object");
+    else if (!cJSON_IsObject(root))
         rc = hd_config__fail(ctx, "the top level must be a JSON object");
     else
         rc = walk_object(ctx, root, "");

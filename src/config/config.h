@@ -7,9 +7,13 @@
  * scalar key is one row {path, type, offset, min, max, default}. The env
  * variable of a scalar is HERALD_ + its path upper-cased with '.' -> '_'
  * (cleanup.queue_buffer_size -> HERALD_CLEANUP_QUEUE_BUFFER_SIZE), plus
- * HERALD_DEFAULT_APP_ID / _KEY / _SECRET / _ENABLED for apps[0].
- * Any unknown key, wrong type or out-of-range value makes hd_config_load
- * fail with a message naming the key and the allowed values.
+ * HERALD_DEFAULT_APP_<KEY> for every scalar app key of apps[0] (ID, KEY,
+ * SECRET, ENABLED, ENABLE_CLIENT_MESSAGES, MAX_CONNECTIONS, ...).
+ * Sections sockudo has and herald does not implement (cors, ssl, queue, ...)
+ * load with one "ignored: <key>" warning each. Any other unknown key, wrong
+ * type or out-of-range value makes hd_config_load fail with a message
+ * naming the key and the allowed values. docs/CONFIGURATION.md lists every
+ * key; src/config/config_table.c is where they are defined.
  *
  * Per-app limits left out of an app fall back to the global sections
  * (event_limits, channel_limits, presence); after a successful load every
@@ -78,7 +82,9 @@ typedef struct hd_config {
     uint32_t max_http_body_kb;      /* HTTP API request bodies (herald key) */
     char *log_level;                /* "error" | "warn" | "notice" | "info" | "debug" (herald key) */
     bool debug;                     /* sockudo key: true = log_level debug */
-    uint32_t user_authentication_timeout; /* seconds, 30: default for apps that leave out their own (sockudo key, top level) */
+    /* seconds, 30: the apps' user_authentication_timeout when an app leaves
+     * it out (sockudo's top-level key; added to the contract by config) */
+    uint32_t user_authentication_timeout;
 
     hd_app_config *apps;
     size_t n_apps;
@@ -132,7 +138,9 @@ typedef struct hd_config {
     } webhooks;
 } hd_config;
 
-/* Fill cfg with every default and one app "app-id"/"app-key"/"app-secret". */
+/* Fill cfg with every default and one app "app-id"/"app-key"/"app-secret"
+ * (enabled, client messages on). Free with hd_config_free. A loaded file's
+ * apps replace this app: a file with no app is an error. */
 void hd_config_defaults(hd_config *cfg);
 
 /* Load from a JSON text (len bytes), then apply HERALD_* env overrides
@@ -141,7 +149,9 @@ void hd_config_defaults(hd_config *cfg);
  * left freed (hd_config_free not needed). */
 int hd_config_load_json(hd_config *cfg, const char *json, size_t len, char *const *env, char *err, size_t errlen);
 
-/* Read path and hd_config_load_json it. */
+/* Read path and hd_config_load_json it. Returns 0, HD_EINVAL as above, or
+ * HD_EIO when the file cannot be read (err says why); on failure cfg is
+ * zeroed. */
 int hd_config_load_file(hd_config *cfg, const char *path, char *const *env, char *err, size_t errlen);
 
 /* The JSON of config/config.json compiled into the binary. */

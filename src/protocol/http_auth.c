@@ -148,7 +148,8 @@ static int check_present(const hd_params *p, char *err, size_t err_len)
     size_t nreq = sizeof required_params / sizeof required_params[0];
     for (size_t i = 0; i < nreq; i++) {
         if (!hd_params_get(p, required_params[i]))
-            return fail(err, err_len, HTTP_BAD_REQUEST, "Missing parameter: %s", required_params[i]);
+            /* an unauthenticated request: 401, as for any other auth failure */
+            return fail(err, err_len, HTTP_UNAUTHORIZED, "Missing parameter: %s", required_params[i]);
     }
     for (size_t i = 0; i <= nreq; i++) {
         const char *name = i < nreq ? required_params[i] : "body_md5";

@@ -230,6 +230,7 @@ test('over max_presence_members_per_channel: subscription_error LimitReached 410
   const ch = h.uniq('presence-full');
   const a = await join(ch, 'm1', {}, { key: SMALL.key });
   const b = await join(ch, 'm2', {}, { key: SMALL.key });
+  await a.waitFor('pusher_internal:member_added');
   const c = await h.connectRaw(server, { key: SMALL.key });
   const cd = JSON.stringify({ user_id: 'm3' });
   c.subscribe(ch, { auth: h.presenceAuth(c.socketId, ch, cd, SMALL), channel_data: cd });

@@ -436,6 +436,8 @@ static void test_err_json(void)
 {
     EXPECT_ERR_IS("{\n 'port': 6001,\n 'host': ,\n}", NULL, "config: invalid JSON at line 3, column 10");
     EXPECT_FAIL("[1,2]", NULL, "config: the top level must be a JSON object");
+    EXPECT_ERR_IS("{" APP1 "}\n}", NULL,
+                  "config: invalid JSON at line 2, column 1: text after the end of the top-level object");
     EXPECT_FAIL("", NULL, "config: invalid JSON");
     hd_config c;
     CU_ASSERT_EQUAL(hd_config_load_file(&c, "/nonexistent/herald.json", NULL, err, sizeof err), HD_EIO);

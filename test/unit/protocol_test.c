@@ -506,7 +506,7 @@ static void test_http_auth_missing_params(void)
         }
         hd_http_auth_request r = post_request(&p);
         char err[256], want[64];
-        CU_ASSERT_EQUAL(hd_http_auth_verify(&r, err, sizeof err), 400);
+        CU_ASSERT_EQUAL(hd_http_auth_verify(&r, err, sizeof err), 401);
         snprintf(want, sizeof want, "Missing parameter: %s", names[i]);
         CU_ASSERT_STRING_EQUAL(err, want);
         hd_params_free(&p);
@@ -514,7 +514,7 @@ static void test_http_auth_missing_params(void)
     }
     hd_http_auth_request r = post_request(NULL);
     char err[64];
-    CU_ASSERT_EQUAL(hd_http_auth_verify(&r, err, sizeof err), 400);
+    CU_ASSERT_EQUAL(hd_http_auth_verify(&r, err, sizeof err), 401);
 }
 
 static void test_http_auth_duplicate_and_malformed(void)
@@ -731,7 +731,7 @@ void hd_test_suite_protocol(void)
     CU_add_test(s, "http auth POST vector", test_http_auth_post_success);
     CU_add_test(s, "http auth parsed query", test_http_auth_parsed_query_success);
     CU_add_test(s, "http auth GET and terminate vectors", test_http_auth_get_and_terminate_success);
-    CU_add_test(s, "http auth missing params -> 400", test_http_auth_missing_params);
+    CU_add_test(s, "http auth missing params -> 401", test_http_auth_missing_params);
     CU_add_test(s, "http auth duplicate/malformed -> 400", test_http_auth_duplicate_and_malformed);
     CU_add_test(s, "http auth bad version -> 401", test_http_auth_bad_version);
     CU_add_test(s, "http auth expired -> 401", test_http_auth_expired);

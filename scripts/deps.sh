@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what herald needs on Debian 12 (run as root), only what is missing.
+#   scripts/deps.sh build   - compiler, CMake and the C libraries
+#   scripts/deps.sh test    - the above plus Node.js, redis-server and the npm test packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD_PKGS=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libcurl4-openssl-dev libssl-dev
+            libhiredis-dev libcunit1-dev)
+TEST_PKGS=(nodejs npm redis-server curl)
+
+missing=()
+want=("${BUILD_PKGS[@]}")
+[[ "${1:-build}" == test ]] && want+=("${TEST_PKGS[@]}")
+for p in "${want[@]}"; do
+  # nodejs/npm may come from elsewhere (e.g. a preinstalled Node): accept the commands
+  if [[ $p == nodejs ]] && command -v node >/dev/null; then continue; fi
+  if [[ $p == npm ]] && command -v npm >/dev/null; then continue; fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ "${1:-build}" == test ]]; then
+  for d in test/integration; do
+    if [[ -f $d/package-lock.json && ( ! -d $d/node_modules || $d/package-lock.json -nt $d/node_modules ) ]]; then
+      (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+      touch "$d/node_modules"
+    fi
+  done
+fi
