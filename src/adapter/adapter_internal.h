@@ -23,6 +23,7 @@
 struct cJSON;
 struct hd_cleanup;
 struct hd_webhooks;
+struct hd_metrics;
 
 /* A serialised frame shared by reference among one thread's recipients. */
 typedef struct hd_msg {
@@ -114,6 +115,19 @@ typedef struct hd_inbox_item {
     char except[32];
 } hd_inbox_item;
 
+/* Counters of one io thread: written only by it (relaxed atomics so the
+ * metrics thread may read them). */
+typedef struct hd_io_stats {
+    atomic_uint_fast64_t connections_opened;
+    atomic_uint_fast64_t messages_received;
+    atomic_uint_fast64_t frames_sent;
+    atomic_uint_fast64_t bytes_sent;
+    atomic_uint_fast64_t http_requests;
+    atomic_uint_fast64_t slow_consumer_closes;
+} hd_io_stats;
+
+#define HD_STAT_ADD(io, field, n) atomic_fetch_add_explicit(&(io)->stats.field, (n), memory_order_relaxed)
+
 typedef struct hd_io_thread {
     hd_server *srv;
     unsigned index;
@@ -125,6 +139,7 @@ typedef struct hd_io_thread {
     hd_session *sessions; /* this thread's WebSocket sessions */
     atomic_bool alive;
     lws_sorted_usec_list_t sweep_sul;
+    hd_io_stats stats;
 } hd_io_thread;
 
 struct hd_server {
@@ -136,6 +151,7 @@ struct hd_server {
     hd_adapter *adapter;
     struct hd_cleanup *cleanup;
     struct hd_webhooks *webhooks;
+    struct hd_metrics *metrics;
     atomic_bool stopping;
     atomic_bool exiting;
     atomic_uint_fast64_t next_socket;
@@ -189,9 +205,12 @@ void hd_handle_client_event(hd_session *s, const char *event, struct cJSON *root
 void hd_session_disconnect(hd_session *s);
 
 /* ---- listener.c ---- */
-int hd_listener_open(const char *host, uint16_t port); /* fd, or -1 with errno */
 int hd_listener_adopt(hd_io_thread *io, int fd);
 int hd_listener_readable(struct lws *wsi);
+
+/* ---- stats.c ---- */
+void hd_server_metrics_render(void *srv, hd_buf *out);
+bool hd_server_metrics_ready(void *srv, hd_buf *why);
 
 /* ---- http_conn.c ---- */
 int hd_http_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, hd_session *pss, void *in, size_t len);

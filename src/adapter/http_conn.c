@@ -19,6 +19,8 @@ static void http_state_free(hd_session *s)
     s->http = NULL;
 }
 
+/* Write the whole answer and complete the transaction; the per-session
+ * data may be freed by lws when this returns, so callers touch it no more. */
 static int respond(struct lws *wsi, int status, const char *body, size_t len)
 {
     unsigned char hdr[LWS_PRE + 512];
@@ -61,11 +63,12 @@ static int dispatch(struct lws *wsi, hd_session *s)
     hd_http_response res = {0};
     hd_buf_init(&res.body);
     hd_http_api_handle(io->srv, &req, &res);
+    HD_STAT_ADD(io, http_requests, 1);
     hd_log(HD_LOG_DEBUG, "http", "%s %s (%zu body bytes) -> %d", h->method, h->path, h->body.len, res.status);
+    hd_params_free(&params);
+    http_state_free(s); /* before respond(): completing the transaction frees s itself */
     int rc = respond(wsi, res.status, res.body.data ? res.body.data : "", res.body.len);
     hd_buf_deinit(&res.body);
-    hd_params_free(&params);
-    http_state_free(s);
     return rc;
 }
 
@@ -99,16 +102,16 @@ static int on_request(struct lws *wsi, hd_session *s, const char *path)
         content_length = atol(cl);
     if (content_length > (long)io->srv->cfg->max_http_body_kb * 1024) {
         static const char body[] = "{\"error\":\"Request body too large\"}";
-        respond(wsi, 413, body, sizeof body - 1);
         http_state_free(s);
+        respond(wsi, 413, body, sizeof body - 1);
         return -1;
     }
     char te[32] = "";
     lws_hdr_copy(wsi, te, sizeof te, WSI_TOKEN_HTTP_TRANSFER_ENCODING);
     if (strstr(te, "chunked")) { /* lws 4.1 does not decode chunked request bodies */
         static const char body[] = "{\"error\":\"Content-Length required: chunked request bodies are not supported\"}";
-        respond(wsi, 411, body, sizeof body - 1);
         http_state_free(s);
+        respond(wsi, 411, body, sizeof body - 1);
         return -1;
     }
     if (content_length > 0)
@@ -123,8 +126,8 @@ static int on_body(struct lws *wsi, hd_session *s, const char *in, size_t len)
         return -1;
     if (s->http->body.len + len > (size_t)io->srv->cfg->max_http_body_kb * 1024u) {
         static const char body[] = "{\"error\":\"Request body too large\"}";
-        respond(wsi, 413, body, sizeof body - 1);
         http_state_free(s);
+        respond(wsi, 413, body, sizeof body - 1);
         return -1;
     }
     hd_buf_append(&s->http->body, in, len);

@@ -16,6 +16,8 @@
 
 #include "adapter_internal.h"
 #include "cleanup/cleanup.h"
+#include "common/net.h"
+#include "metrics/metrics.h"
 #include "webhooks/webhooks.h"
 
 #define SWEEP_INTERVAL_US (30 * LWS_US_PER_SEC)
@@ -114,7 +116,7 @@ static int context_create(hd_server *srv, hd_io_thread *io)
     info.gid = (gid_t)-1;
     info.uid = (uid_t)-1;
     io->ctx = lws_create_context(&info);
-    int fd = io->ctx ? hd_listener_open(cfg->host, cfg->port) : -1;
+    int fd = io->ctx ? hd_net_listen(cfg->host, cfg->port) : -1;
     if (fd < 0 || hd_listener_adopt(io, fd) != 0) {
         hd_log(HD_LOG_ERR, "server", "io thread %u: cannot listen on %s:%u: %s", io->index, cfg->host, cfg->port,
                strerror(errno));
@@ -181,6 +183,11 @@ int hd_server_create(hd_server **out, const hd_config *cfg)
             hd_server_destroy(srv);
             return HD_EIO;
         }
+    }
+    if (cfg->metrics.enabled && hd_metrics_create(&srv->metrics, cfg->metrics.host, cfg->metrics.port,
+                                                  hd_server_metrics_render, hd_server_metrics_ready, srv) != 0) {
+        hd_server_destroy(srv);
+        return HD_EIO;
     }
     hd_log(HD_LOG_NOTICE, "server", "herald %s listening on %s:%u with %u io thread(s), %zu app(s)", HERALD_VERSION,
            cfg->host, cfg->port, srv->n_threads, srv->n_apps);
@@ -257,6 +264,7 @@ void hd_server_destroy(hd_server *srv)
 {
     if (!srv)
         return;
+    hd_metrics_destroy(srv->metrics);
     if (srv->threads)
         contexts_destroy(srv); /* never started, or already done */
     hd_cleanup_destroy(srv->cleanup, srv->cfg->shutdown_grace_period * 1000u);
@@ -298,7 +306,7 @@ bool hd_server_ready(hd_server *srv, hd_buf *why)
             return false;
         }
     }
-    return true;
+    return hd_cleanup_ready(srv->cleanup, why);
 }
 
 hd_app *hd_server_app_by_id(hd_server *srv, const char *id)

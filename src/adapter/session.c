@@ -13,8 +13,11 @@
  * ---------
  * Only the io thread that owns the session calls these functions.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "adapter_internal.h"
 
@@ -25,6 +28,7 @@ void hd_session_send(hd_session *s, hd_msg *m)
     size_t limit = (size_t)s->io->srv->cfg->max_outbound_buffer_kb * 1024u;
     if (s->oq_bytes + m->len > limit && s->oq_count) {
         hd_log(HD_LOG_INFO, "session", "%s: outbound buffer over %zu bytes, closing", s->socket_id, limit);
+        HD_STAT_ADD(s->io, slow_consumer_closes, 1);
         hd_session_close(s, 4100, "Over capacity: client too slow");
         return;
     }
@@ -112,6 +116,8 @@ int hd_session_writable(hd_session *s)
     while (s->oq_count) {
         hd_msg *m = s->outq[s->oq_head];
         int n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+        HD_STAT_ADD(s->io, frames_sent, 1);
+        HD_STAT_ADD(s->io, bytes_sent, m->len);
         outq_pop(s);
         if (n < 0)
             return -1;
@@ -153,11 +159,29 @@ static bool auth_deadline_passed(hd_session *s, uint64_t now)
     return true;
 }
 
+/* lws answers WebSocket ping frames itself and tells no callback, yet a
+ * ping is activity (§8). The kernel knows when data last arrived on the
+ * socket, so ask it before deciding the connection is idle. */
+static void touch_from_tcp(hd_session *s, uint64_t now)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(lws_get_socket_fd(s->wsi), IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return;
+    uint64_t last = now > ti.tcpi_last_data_recv ? now - ti.tcpi_last_data_recv : 0;
+    if (last > s->last_rx_ms + 50) { /* data we did not see as a message: a control frame */
+        s->last_rx_ms = last;
+        s->ping_sent = false;
+    }
+}
+
 /* LWS_CALLBACK_TIMER */
 void hd_session_timer(hd_session *s)
 {
     const hd_config *cfg = s->io->srv->cfg;
     uint64_t now = hd_mono_ms(), idle_ms = (uint64_t)cfg->activity_timeout * 1000u;
+    if (now - s->last_rx_ms >= idle_ms)
+        touch_from_tcp(s, now);
     if (auth_deadline_passed(s, now)) {
         hd_session_send_error(s, 4009, "Connection not authorized within timeout");
         hd_session_close(s, 4009, "Connection not authorized within timeout");
@@ -292,6 +316,7 @@ void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
         return;
     }
     s->established = true;
+    HD_STAT_ADD(io, connections_opened, 1);
     if (s->app->cfg->enable_user_authentication)
         s->auth_deadline_ms = s->last_rx_ms + (uint64_t)s->app->cfg->user_authentication_timeout * 1000u;
     send_established(s);
@@ -315,6 +340,8 @@ void hd_session_receive(hd_session *s, const char *in, size_t len)
     struct lws *wsi = s->wsi;
     size_t limit = (size_t)s->io->srv->cfg->max_message_size_kb * 1024u;
     bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
+    if (final)
+        HD_STAT_ADD(s->io, messages_received, 1);
     if (first && final && !s->rx.len) {
         if (len > limit)
             return rx_reject_too_big(s);

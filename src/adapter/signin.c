@@ -69,9 +69,8 @@ static void append_group(hd_buf *data, const char *name, hd_buf *ids, bool *firs
 /* Join every watched user's #watch- channel, then send the current state. */
 static void watchlist_start(hd_session *s, cJSON *list)
 {
-    hd_buf online, offline, data, frame;
+    hd_buf online, data, frame;
     hd_buf_init(&online);
-    hd_buf_init(&offline);
     int n = 0;
     cJSON *id;
     cJSON_ArrayForEach(id, list)
@@ -82,17 +81,18 @@ static void watchlist_start(hd_session *s, cJSON *list)
             continue;
         n++;
         join_internal(s, "#watch-", id->valuestring);
-        hd_buf *group = user_online(s->app, id->valuestring) ? &online : &offline;
-        if (group->len)
-            hd_buf_append(group, ",", 1);
-        hd_buf_json_string(group, id->valuestring, strlen(id->valuestring));
+        if (!user_online(s->app, id->valuestring))
+            continue;
+        if (online.len)
+            hd_buf_append(&online, ",", 1);
+        hd_buf_json_string(&online, id->valuestring, strlen(id->valuestring));
     }
     hd_buf_init(&data);
     hd_buf_init(&frame);
     bool first = true;
     hd_buf_puts(&data, "{\"events\":[");
+    /* the initial state names who is online; offline is implied */
     append_group(&data, "online", &online, &first);
-    append_group(&data, "offline", &offline, &first);
     hd_buf_puts(&data, "]}");
     if (!first) {
         hd_frame_event(&frame, "pusher_internal:watchlist_events", NULL, data.data, data.len);
@@ -101,7 +101,6 @@ static void watchlist_start(hd_session *s, cJSON *list)
     if (cJSON_GetArraySize(list) > WATCHLIST_MAX)
         hd_session_send_error(s, 4302, "Watchlist limit exceeded: only the first 100 user ids are watched");
     hd_buf_deinit(&online);
-    hd_buf_deinit(&offline);
     hd_buf_deinit(&data);
     hd_buf_deinit(&frame);
 }

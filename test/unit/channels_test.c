@@ -1,0 +1,218 @@
+/* channels_test.c - the channel registry: counts, presence dedup, member
+ * limit, cache, lifetime, and concurrent join/leave from several threads
+ * (run under ThreadSanitizer by `make test`). */
+#include <CUnit/CUnit.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "channels/channels.h"
+
+static hd_member member(const char *key, const char *id_json, const char *info)
+{
+    hd_member m = {key, strlen(key), id_json, strlen(id_json), info, info ? strlen(info) : 0};
+    return m;
+}
+
+static void test_counts_and_lifetime(void)
+{
+    hd_registry *r = hd_registry_create(2);
+    hd_channel *ch = hd_registry_acquire(r, "news", 4, true);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ch);
+    CU_ASSERT_STRING_EQUAL(hd_channel_name(ch), "news");
+    hd_join_result jr;
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, NULL, 0, NULL, &jr), 0);
+    CU_ASSERT_TRUE(jr.occupied);
+    hd_channel_ref(r, ch);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 1, NULL, 0, NULL, &jr), 0);
+    CU_ASSERT_FALSE(jr.occupied);
+    CU_ASSERT_EQUAL(jr.subscribers, 2);
+    uint32_t per[2];
+    hd_channel_thread_counts(ch, per, 2);
+    CU_ASSERT_EQUAL(per[0], 1);
+    CU_ASSERT_EQUAL(per[1], 1);
+    hd_leave_result lr;
+    hd_channel_leave(ch, 0, NULL, 0, &lr);
+    CU_ASSERT_FALSE(lr.vacated);
+    hd_registry_release(r, ch);
+    hd_channel_leave(ch, 1, NULL, 0, &lr);
+    CU_ASSERT_TRUE(lr.vacated);
+    CU_ASSERT_EQUAL(hd_registry_channel_count(r), 1);
+    hd_registry_release(r, ch);
+    CU_ASSERT_EQUAL(hd_registry_channel_count(r), 0);
+    CU_ASSERT_PTR_NULL(hd_registry_acquire(r, "news", 4, false));
+    hd_registry_destroy(r);
+}
+
+static void test_presence_dedup(void)
+{
+    hd_registry *r = hd_registry_create(1);
+    const char *name = "presence-room";
+    hd_channel *ch = hd_registry_acquire(r, name, strlen(name), true);
+    hd_channel_ref(r, ch);
+    hd_channel_ref(r, ch);
+    hd_member a1 = member("42", "42", "{\"name\":\"first\"}");
+    hd_member a2 = member("42", "42", "{\"name\":\"second\"}");
+    hd_member b = member("b", "\"b\"", NULL);
+    hd_join_result jr;
+    hd_buf snap;
+    hd_buf_init(&snap);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, &a1, 2, NULL, &jr), 0);
+    CU_ASSERT_TRUE(jr.member_added);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, &a2, 2, NULL, &jr), 0);
+    CU_ASSERT_FALSE(jr.member_added);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, &b, 2, &snap, &jr), 0);
+    CU_ASSERT_TRUE(jr.member_added);
+    CU_ASSERT_PTR_NOT_NULL(strstr(snap.data, "\"count\":2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(snap.data, "\"42\":{\"name\":\"first\"}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(snap.data, "\"b\":null"));
+    hd_member c = member("c", "\"c\"", NULL);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, &c, 2, NULL, &jr), HD_ELIMIT);
+    uint32_t subs, users;
+    hd_channel_counts(ch, &subs, &users);
+    CU_ASSERT_EQUAL(subs, 3);
+    CU_ASSERT_EQUAL(users, 2);
+    hd_leave_result lr;
+    hd_channel_leave(ch, 0, "42", 2, &lr);
+    CU_ASSERT_FALSE(lr.member_removed);
+    CU_ASSERT_TRUE(hd_channel_has_member(ch, "42", 2));
+    hd_channel_leave(ch, 0, "42", 2, &lr);
+    CU_ASSERT_TRUE(lr.member_removed);
+    CU_ASSERT_FALSE(hd_channel_has_member(ch, "42", 2));
+    hd_buf users_json;
+    hd_buf_init(&users_json);
+    hd_channel_users_json(ch, &users_json);
+    CU_ASSERT_STRING_EQUAL(users_json.data, "{\"users\":[{\"id\":\"b\"}]}");
+    hd_channel_leave(ch, 0, "b", 1, &lr);
+    CU_ASSERT_TRUE(lr.vacated && lr.member_removed);
+    for (int i = 0; i < 3; i++)
+        hd_registry_release(r, ch);
+    CU_ASSERT_EQUAL(hd_registry_channel_count(r), 0);
+    hd_buf_deinit(&snap);
+    hd_buf_deinit(&users_json);
+    hd_registry_destroy(r);
+}
+
+static void test_cache_keeps_channel(void)
+{
+    hd_registry *r = hd_registry_create(1);
+    hd_channel *ch = hd_registry_acquire(r, "cache-x", 7, true);
+    CU_ASSERT_TRUE(hd_channel_get_type(ch).cache);
+    hd_buf b;
+    hd_buf_init(&b);
+    CU_ASSERT_FALSE(hd_channel_cache_load(ch, 1000, &b, NULL));
+    hd_channel_cache_store(ch, "{\"event\":\"e\"}", 13, hd_mono_ms() + 60000);
+    hd_registry_release(r, ch);
+    CU_ASSERT_EQUAL(hd_registry_channel_count(r), 1); /* kept for its cache */
+    ch = hd_registry_acquire(r, "cache-x", 7, false);
+    uint64_t ttl = 0;
+    CU_ASSERT_TRUE(hd_channel_cache_load(ch, hd_mono_ms(), &b, &ttl));
+    CU_ASSERT_STRING_EQUAL(b.data, "{\"event\":\"e\"}");
+    CU_ASSERT_TRUE(ttl > 0 && ttl <= 60000);
+    hd_registry_release(r, ch);
+    hd_registry_sweep(r, hd_mono_ms() + 120000); /* after expiry */
+    CU_ASSERT_EQUAL(hd_registry_channel_count(r), 0);
+    hd_buf_deinit(&b);
+    hd_registry_destroy(r);
+}
+
+static void count_visit(hd_channel *ch, void *arg)
+{
+    (void)ch;
+    (*(int *)arg)++;
+}
+
+static void test_foreach_prefix(void)
+{
+    hd_registry *r = hd_registry_create(1);
+    const char *names[] = {"presence-a", "presence-b", "public", "private-x"};
+    hd_channel *chs[4];
+    hd_join_result jr;
+    for (int i = 0; i < 4; i++) {
+        chs[i] = hd_registry_acquire(r, names[i], strlen(names[i]), true);
+        hd_member m = member("u", "\"u\"", NULL);
+        hd_channel_join(chs[i], 0, &m, 0, NULL, &jr);
+    }
+    int n = 0;
+    hd_registry_foreach_occupied(r, "presence-", count_visit, &n);
+    CU_ASSERT_EQUAL(n, 2);
+    n = 0;
+    hd_registry_foreach_occupied(r, NULL, count_visit, &n);
+    CU_ASSERT_EQUAL(n, 4);
+    for (int i = 0; i < 4; i++) {
+        hd_leave_result lr;
+        hd_channel_leave(chs[i], 0, "u", 1, &lr);
+        hd_registry_release(r, chs[i]);
+    }
+    CU_ASSERT_EQUAL(hd_registry_channel_count(r), 0);
+    hd_registry_destroy(r);
+}
+
+/* Several threads join and leave a few shared channels (presence and
+ * public) as different users; every transition must be seen exactly as
+ * often as it happened and the registry must end empty. */
+#define RACE_THREADS 4
+#define RACE_ROUNDS 2000
+
+typedef struct race_arg {
+    hd_registry *r;
+    unsigned thread;
+    unsigned added, removed, occupied, vacated;
+} race_arg;
+
+static void *race(void *p)
+{
+    race_arg *a = p;
+    static const char *names[] = {"presence-race", "public-race"};
+    char key[16];
+    snprintf(key, sizeof key, "u%u", a->thread % 2); /* two users shared by four threads */
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        const char *name = names[i % 2];
+        hd_channel *ch = hd_registry_acquire(a->r, name, strlen(name), true);
+        hd_member m = member(key, key, "{}");
+        hd_join_result jr;
+        CU_ASSERT_EQUAL(hd_channel_join(ch, a->thread, &m, 0, NULL, &jr), 0);
+        a->added += jr.member_added;
+        a->occupied += jr.occupied;
+        hd_leave_result lr;
+        hd_channel_leave(ch, a->thread, key, strlen(key), &lr);
+        a->removed += lr.member_removed;
+        a->vacated += lr.vacated;
+        hd_registry_release(a->r, ch);
+    }
+    return NULL;
+}
+
+static void test_concurrent_join_leave(void)
+{
+    hd_registry *r = hd_registry_create(RACE_THREADS);
+    pthread_t t[RACE_THREADS];
+    race_arg args[RACE_THREADS];
+    for (unsigned i = 0; i < RACE_THREADS; i++) {
+        args[i] = (race_arg){.r = r, .thread = i};
+        pthread_create(&t[i], NULL, race, &args[i]);
+    }
+    unsigned added = 0, removed = 0, occupied = 0, vacated = 0;
+    for (unsigned i = 0; i < RACE_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        added += args[i].added;
+        removed += args[i].removed;
+        occupied += args[i].occupied;
+        vacated += args[i].vacated;
+    }
+    CU_ASSERT_EQUAL(added, removed);
+    CU_ASSERT_EQUAL(occupied, vacated);
+    CU_ASSERT_TRUE(occupied >= 1);
+    CU_ASSERT_EQUAL(hd_registry_channel_count(r), 0);
+    hd_registry_destroy(r);
+}
+
+void hd_test_suite_channels(void)
+{
+    CU_pSuite s = CU_add_suite("channels", NULL, NULL);
+    CU_add_test(s, "counts, per-thread counts and lifetime", test_counts_and_lifetime);
+    CU_add_test(s, "presence dedup, first user_info wins, member limit", test_presence_dedup);
+    CU_add_test(s, "cache keeps the channel until it expires", test_cache_keeps_channel);
+    CU_add_test(s, "foreach occupied with prefix", test_foreach_prefix);
+    CU_add_test(s, "concurrent join/leave from several threads", test_concurrent_join_leave);
+}
