@@ -89,6 +89,9 @@ void hd_server_terminate_user(hd_server *srv, hd_app *app, const char *user_id);
 void hd_server_channel_counts(hd_server *srv, hd_app *app, const char *channel, uint32_t *subscribers,
                               uint32_t *users);
 
+/* True while user_id has a socket in the presence channel (cluster-wide). */
+bool hd_server_member_present(hd_server *srv, hd_app *app, const char *channel, const char *user_id);
+
 /* Append {"users":[...]} for a presence channel ({"users":[]} when empty). */
 void hd_server_channel_users(hd_server *srv, hd_app *app, const char *channel, hd_buf *out);
 
@@ -119,6 +122,7 @@ typedef struct hd_adapter_ops {
     void (*channel_counts)(hd_adapter *a, hd_app *app, const char *channel, uint32_t *subscribers,
                            uint32_t *users);
     void (*channel_users)(hd_adapter *a, hd_app *app, const char *channel, hd_buf *out);
+    bool (*member_present)(hd_adapter *a, hd_app *app, const char *channel, const char *user_id);
     void (*foreach_channel)(hd_adapter *a, hd_app *app, const char *prefix, hd_channel_visit_fn fn, void *arg);
     void (*destroy)(hd_adapter *a);
 } hd_adapter_ops;

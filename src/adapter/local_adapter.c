@@ -48,6 +48,15 @@ static void local_users(hd_adapter *a, hd_app *app, const char *channel, hd_buf 
     hd_registry_release(app->registry, ch);
 }
 
+static bool local_member_present(hd_adapter *a, hd_app *app, const char *channel, const char *user_id)
+{
+    (void)a;
+    hd_channel *ch = hd_registry_acquire(app->registry, channel, strlen(channel), false);
+    bool present = ch && hd_channel_has_member(ch, user_id, strlen(user_id));
+    hd_registry_release(app->registry, ch);
+    return present;
+}
+
 typedef struct visit_ctx {
     hd_channel_visit_fn fn;
     void *arg;
@@ -83,6 +92,7 @@ static const hd_adapter_ops local_ops = {
     .terminate_user = local_terminate,
     .channel_counts = local_counts,
     .channel_users = local_users,
+    .member_present = local_member_present,
     .foreach_channel = local_foreach,
     .destroy = local_destroy,
 };
@@ -143,6 +153,11 @@ void hd_server_channel_counts(hd_server *srv, hd_app *app, const char *channel, 
 void hd_server_channel_users(hd_server *srv, hd_app *app, const char *channel, hd_buf *out)
 {
     srv->adapter->ops->channel_users(srv->adapter, app, channel, out);
+}
+
+bool hd_server_member_present(hd_server *srv, hd_app *app, const char *channel, const char *user_id)
+{
+    return srv->adapter->ops->member_present(srv->adapter, app, channel, user_id);
 }
 
 void hd_server_foreach_channel(hd_server *srv, hd_app *app, const char *prefix, hd_channel_visit_fn fn, void *arg)

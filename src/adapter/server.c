@@ -43,10 +43,19 @@ static void on_wake(hd_io_thread *io)
         close_all_sessions(io);
 }
 
+/* RFC 6455 version 13 only: lws would upgrade any version it is given. */
+static bool upgrade_version_ok(struct lws *wsi)
+{
+    char v[8];
+    return lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_VERSION) > 0 && !strcmp(v, "13");
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     hd_session *s = user;
     switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return upgrade_version_ok(wsi) ? 0 : -1;
     case LWS_CALLBACK_ESTABLISHED:
         hd_session_established(s, wsi, thread_of(wsi));
         if (atomic_load(&s->io->srv->stopping))
@@ -155,6 +164,23 @@ static void lws_log_emit(int level, const char *line)
     hd_log(level == LLL_ERR ? HD_LOG_ERR : HD_LOG_WARN, "lws", "%.*s", (int)n, line);
 }
 
+static hd_app *app_of(hd_server *srv, const hd_app_config *cfg)
+{
+    return &srv->apps[cfg - srv->cfg->apps];
+}
+
+static bool probe_channel_occupied(void *ctx, const hd_app_config *app, const char *channel)
+{
+    uint32_t subs = 0;
+    hd_server_channel_counts(ctx, app_of(ctx, app), channel, &subs, NULL);
+    return subs > 0;
+}
+
+static bool probe_member_present(void *ctx, const hd_app_config *app, const char *channel, const char *user_id)
+{
+    return hd_server_member_present(ctx, app_of(ctx, app), channel, user_id);
+}
+
 int hd_server_create(hd_server **out, const hd_config *cfg)
 {
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
@@ -167,7 +193,8 @@ int hd_server_create(hd_server **out, const hd_config *cfg)
     srv->node_id = (unsigned)((ts.tv_nsec ^ getpid()) % 900000u) + 100000u;
     apps_create(srv);
     srv->adapter = hd_adapter_local_create(srv);
-    srv->webhooks = hd_webhooks_create(cfg);
+    hd_webhooks_probe probe = {srv, probe_channel_occupied, probe_member_present};
+    srv->webhooks = hd_webhooks_create(cfg, &probe);
     if (hd_cleanup_create(&srv->cleanup, cfg, hd_disconnect_leave, srv) != 0) {
         hd_server_destroy(srv);
         return HD_ETHREAD;

@@ -100,11 +100,14 @@ int hd_cleanup_create(hd_cleanup **out, const hd_config *cfg, hd_cleanup_leave_f
 /* The same with a retry-aware step function (added): a step returning
  * HD_EAGAIN is retried up to cfg->cleanup.max_retry_attempts times. */
 int hd_cleanup_create_steps(hd_cleanup **out, const hd_config *cfg, hd_cleanup_step_fn step, void *ctx);
-/* Refuse new jobs (submit returns HD_ESHUTDOWN), let the workers run what
- * is queued for at most drain_ms, then run whatever is still queued on the
- * calling thread (never dropped), join the workers, free everything. A
- * worker in the middle of a batch is waited for, however long it takes.
- * No other thread may use c once this is called. NULL is a no-op. */
+/* Refuse new jobs, let the workers run what is queued for at most
+ * drain_ms, then run whatever is still queued on the calling thread (never
+ * dropped), join the workers, free everything. A worker in the middle of a
+ * batch is waited for, however long it takes. Other threads must have
+ * stopped calling into c before this is called (the server destroys the
+ * pool after its io threads are gone); a submit that still overlaps the
+ * start of destroy gets HD_ESHUTDOWN rather than queueing a job nobody
+ * would run. NULL is a no-op. */
 void hd_cleanup_destroy(hd_cleanup *c, uint32_t drain_ms);
 
 /* A job for one socket; strings are copied. */

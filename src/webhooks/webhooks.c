@@ -9,8 +9,9 @@
 
 #include "common/common.h"
 
-hd_webhooks *hd_webhooks_create(const hd_config *cfg)
+hd_webhooks *hd_webhooks_create(const hd_config *cfg, const hd_webhooks_probe *probe)
 {
+    (void)probe;
     for (size_t i = 0; i < cfg->n_apps; i++)
         if (cfg->apps[i].n_webhooks)
             hd_log(HD_LOG_WARN, "webhooks", "app %s: webhooks are configured but delivery is not available yet",

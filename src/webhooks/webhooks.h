@@ -24,8 +24,18 @@
 
 typedef struct hd_webhooks hd_webhooks;
 
-/* Returns NULL when no app has a webhook configured. */
-hd_webhooks *hd_webhooks_create(const hd_config *cfg);
+/* How the pool asks the server, at send time, whether a delayed
+ * channel_vacated / member_removed still holds: each call takes the
+ * channel's lock briefly (through the adapter, so cluster-wide later).
+ * Called from the pool's threads. */
+typedef struct hd_webhooks_probe {
+    void *ctx;
+    bool (*channel_occupied)(void *ctx, const hd_app_config *app, const char *channel);
+    bool (*member_present)(void *ctx, const hd_app_config *app, const char *channel, const char *user_id);
+} hd_webhooks_probe;
+
+/* Returns NULL when no app has a webhook configured. probe is copied. */
+hd_webhooks *hd_webhooks_create(const hd_config *cfg, const hd_webhooks_probe *probe);
 void hd_webhooks_destroy(hd_webhooks *wh);
 
 /* True when some endpoint of app wants `event` for `channel`: lets callers
