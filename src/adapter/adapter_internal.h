@@ -124,9 +124,12 @@ typedef struct hd_io_stats {
     atomic_uint_fast64_t bytes_sent;
     atomic_uint_fast64_t http_requests;
     atomic_uint_fast64_t slow_consumer_closes;
+    atomic_uint_fast64_t coalesced_writes;
 } hd_io_stats;
 
 #define HD_STAT_ADD(io, field, n) atomic_fetch_add_explicit(&(io)->stats.field, (n), memory_order_relaxed)
+
+#define HD_SCRATCH_SIZE (64 * 1024)
 
 typedef struct hd_io_thread {
     hd_server *srv;
@@ -140,6 +143,7 @@ typedef struct hd_io_thread {
     atomic_bool alive;
     lws_sorted_usec_list_t sweep_sul;
     hd_io_stats stats;
+    unsigned char *scratch; /* LWS_PRE + HD_SCRATCH_SIZE: gathered frames (outq.c) */
 } hd_io_thread;
 
 struct hd_server {

@@ -43,11 +43,27 @@ static void on_wake(hd_io_thread *io)
         close_all_sessions(io);
 }
 
-/* RFC 6455 version 13 only: lws would upgrade any version it is given. */
-static bool upgrade_version_ok(struct lws *wsi)
+/* RFC 6455 version 13 only: lws would upgrade any version it is given.
+ * Anything else gets 426 with the version we speak (RFC 6455 §4.4). */
+static int upgrade_filter(struct lws *wsi)
 {
     char v[8];
-    return lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_VERSION) > 0 && !strcmp(v, "13");
+    if (lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_VERSION) > 0 && !strcmp(v, "13"))
+        return 0;
+    static const char body[] = "{\"error\":\"Unsupported WebSocket version: use 13\"}";
+    unsigned char buf[LWS_PRE + 256], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    if (!lws_add_http_header_status(wsi, 426, &p, end) &&
+        !lws_add_http_header_by_name(wsi, (const unsigned char *)"sec-websocket-version:", (const unsigned char *)"13",
+                                     2, &p, end) &&
+        !lws_add_http_header_by_name(wsi, (const unsigned char *)"content-type:",
+                                     (const unsigned char *)"application/json", 16, &p, end) &&
+        !lws_add_http_header_content_length(wsi, sizeof body - 1, &p, end) &&
+        !lws_finalize_http_header(wsi, &p, end)) {
+        memcpy(p, body, sizeof body - 1);
+        p += sizeof body - 1;
+        lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL);
+    }
+    return -1;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -55,7 +71,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     hd_session *s = user;
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return upgrade_version_ok(wsi) ? 0 : -1;
+        return upgrade_filter(wsi);
     case LWS_CALLBACK_ESTABLISHED:
         hd_session_established(s, wsi, thread_of(wsi));
         if (atomic_load(&s->io->srv->stopping))
@@ -206,6 +222,7 @@ int hd_server_create(hd_server **out, const hd_config *cfg)
         io->index = i;
         pthread_mutex_init(&io->inbox_lock, NULL);
         io->local = hd_calloc(srv->n_apps, sizeof *io->local);
+        io->scratch = hd_malloc(LWS_PRE + HD_SCRATCH_SIZE);
         if (context_create(srv, io) != 0) {
             hd_server_destroy(srv);
             return HD_EIO;
@@ -302,6 +319,7 @@ void hd_server_destroy(hd_server *srv)
         for (size_t a = 0; io->local && a < srv->n_apps; a++)
             hd_map_deinit(&io->local[a]);
         hd_free(io->local);
+        hd_free(io->scratch);
         pthread_mutex_destroy(&io->inbox_lock);
     }
     hd_free(srv->threads);

@@ -1,13 +1,12 @@
 /* session.c - one WebSocket connection: handshake checks, inbound message
- * assembly, the bounded outbound ring, server-side close, activity timer.
+ * assembly, server-side close, activity timer.
  *
  * DESIGN
  * ------
- * Outbound frames are references (hd_msg) on a per-session ring bounded in
- * bytes by max_outbound_buffer_kb; a consumer that falls that far behind
- * is closed with 4100 instead of growing memory. A server-side close first
- * flushes what is queued (the pusher:error explaining it) and then sends
- * the close frame from LWS_CALLBACK_SERVER_WRITEABLE.
+ * A server-side close first flushes what is queued (the pusher:error
+ * explaining it) and then sends the close frame from the writable
+ * callback (outq.c). The activity timer re-arms itself from the last
+ * inbound frame: outbound traffic never counts as activity.
  *
  * THREADING
  * ---------
@@ -20,35 +19,6 @@
 #include <sys/socket.h>
 
 #include "adapter_internal.h"
-
-void hd_session_send(hd_session *s, hd_msg *m)
-{
-    if (s->closing || !s->wsi)
-        return;
-    size_t limit = (size_t)s->io->srv->cfg->max_outbound_buffer_kb * 1024u;
-    if (s->oq_bytes + m->len > limit && s->oq_count) {
-        hd_log(HD_LOG_INFO, "session", "%s: outbound buffer over %zu bytes, closing", s->socket_id, limit);
-        HD_STAT_ADD(s->io, slow_consumer_closes, 1);
-        hd_session_close(s, 4100, "Over capacity: client too slow");
-        return;
-    }
-    if (s->oq_count == s->oq_cap) {
-        uint32_t cap = s->oq_cap ? s->oq_cap * 2 : 4;
-        hd_msg **q = hd_malloc(cap * sizeof *q);
-        for (uint32_t i = 0; i < s->oq_count; i++)
-            q[i] = s->outq[(s->oq_head + i) % s->oq_cap];
-        hd_free(s->outq);
-        s->outq = q;
-        s->oq_cap = cap;
-        s->oq_head = 0;
-    }
-    hd_msg_ref(m);
-    s->outq[(s->oq_head + s->oq_count) % s->oq_cap] = m;
-    s->oq_count++;
-    s->oq_bytes += m->len;
-    if (s->oq_count == 1)
-        lws_callback_on_writable(s->wsi);
-}
 
 void hd_session_send_text(hd_session *s, const char *frame, size_t len)
 {
@@ -89,49 +59,6 @@ hd_sub *hd_session_find_sub(hd_session *s, const char *channel, size_t len)
             return s->subs[i];
     }
     return NULL;
-}
-
-static void outq_pop(hd_session *s)
-{
-    hd_msg *m = s->outq[s->oq_head];
-    s->oq_head = (s->oq_head + 1) % s->oq_cap;
-    s->oq_count--;
-    s->oq_bytes -= m->len;
-    hd_msg_unref(m);
-}
-
-void hd_session_outq_clear(hd_session *s)
-{
-    while (s->oq_count)
-        outq_pop(s);
-    hd_free(s->outq);
-    s->outq = NULL;
-    s->oq_cap = s->oq_head = 0;
-}
-
-/* LWS_CALLBACK_SERVER_WRITEABLE: drain the ring until the socket chokes. */
-int hd_session_writable(hd_session *s)
-{
-    struct lws *wsi = s->wsi;
-    while (s->oq_count) {
-        hd_msg *m = s->outq[s->oq_head];
-        int n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-        HD_STAT_ADD(s->io, frames_sent, 1);
-        HD_STAT_ADD(s->io, bytes_sent, m->len);
-        outq_pop(s);
-        if (n < 0)
-            return -1;
-        if (s->oq_count && lws_send_pipe_choked(wsi)) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-    }
-    if (s->closing) {
-        const char *r = s->close_reason ? s->close_reason : "";
-        lws_close_reason(wsi, (enum lws_close_status)s->close_code, (unsigned char *)(uintptr_t)r, strlen(r));
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- activity timer (§8) ---- */

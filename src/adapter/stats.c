@@ -26,6 +26,7 @@ static const counter_row counters[] = {
     ROW(bytes_sent, "WebSocket payload bytes written to clients."),
     ROW(http_requests, "HTTP API requests answered."),
     ROW(slow_consumer_closes, "Connections closed (4100) because their outbound buffer overflowed."),
+    ROW(coalesced_writes, "Writes that carried several queued frames in one send()."),
 };
 
 static void render_apps(hd_server *srv, hd_buf *out)

@@ -135,6 +135,15 @@ typedef struct hd_config {
         uint32_t batching_duration_ms; /* webhooks.batching.duration, 50 */
         uint32_t vacate_delay_ms;      /* 3000 (herald key) */
         uint32_t retry_max_seconds;    /* 300 (herald key) */
+        /* herald keys, see docs/CONFIGURATION.md */
+        uint32_t max_batch_size;        /* events per request, 100 */
+        uint32_t queue_size;            /* events held per endpoint (pending + retrying), 10000 */
+        uint32_t timeout_ms;            /* one request, connect included, 10000 */
+        uint32_t sender_threads;        /* libcurl multi loops, 1 */
+        uint32_t retry_initial_ms;      /* first backoff step, 1000 */
+        uint32_t retry_max_interval_ms; /* backoff cap, 60000 */
+        uint32_t breaker_failure_threshold; /* consecutive failures that open the breaker, 5 */
+        uint32_t breaker_cooldown_ms;   /* open -> half-open after, 10000 */
     } webhooks;
 } hd_config;
 

@@ -109,6 +109,18 @@ const hd_cfg_row hd_config__rows[] = {
     U32_ROW("webhooks.vacate_delay_ms", "HERALD_WEBHOOKS_VACATE_DELAY_MS", webhooks.vacate_delay_ms, 0, 600000, 3000),
     U32_ROW("webhooks.retry_max_seconds", "HERALD_WEBHOOKS_RETRY_MAX_SECONDS", webhooks.retry_max_seconds, 0, 86400,
             300),
+    U32_ROW("webhooks.max_batch_size", "HERALD_WEBHOOKS_MAX_BATCH_SIZE", webhooks.max_batch_size, 1, 10000, 100),
+    U32_ROW("webhooks.queue_size", "HERALD_WEBHOOKS_QUEUE_SIZE", webhooks.queue_size, 1, 10000000, 10000),
+    U32_ROW("webhooks.timeout_ms", "HERALD_WEBHOOKS_TIMEOUT_MS", webhooks.timeout_ms, 100, 600000, 10000),
+    U32_ROW("webhooks.sender_threads", "HERALD_WEBHOOKS_SENDER_THREADS", webhooks.sender_threads, 1, 16, 1),
+    U32_ROW("webhooks.retry_initial_ms", "HERALD_WEBHOOKS_RETRY_INITIAL_MS", webhooks.retry_initial_ms, 1, 600000,
+            1000),
+    U32_ROW("webhooks.retry_max_interval_ms", "HERALD_WEBHOOKS_RETRY_MAX_INTERVAL_MS", webhooks.retry_max_interval_ms,
+            1, 3600000, 60000),
+    U32_ROW("webhooks.breaker.failure_threshold", "HERALD_WEBHOOKS_BREAKER_FAILURE_THRESHOLD",
+            webhooks.breaker_failure_threshold, 1, 1000, 5),
+    U32_ROW("webhooks.breaker.cooldown_ms", "HERALD_WEBHOOKS_BREAKER_COOLDOWN_MS", webhooks.breaker_cooldown_ms, 10,
+            3600000, 10000),
     {0},
 };
 

@@ -235,17 +235,49 @@ static bool signature_matches(const hd_http_auth_request *req, const char *path,
     return hd_const_time_equal(sig, strlen(sig), expected, 64);
 }
 
-/* §9.1: accept the path as received, or percent-decoded (as poxa does). */
+/* The path as encodeURIComponent would send it, segment by segment: the
+ * form a client signed when it percent-encoded a channel name and the
+ * connection layer handed us the path already decoded. NULL when no
+ * character needs encoding (the path itself is that form). */
+static char *path_component_encoded(const char *path)
+{
+    static const char keep[] = "-_.!~*'()/";
+    static const char hex[] = "0123456789ABCDEF";
+    hd_buf b;
+    hd_buf_init(&b);
+    bool changed = false;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr(keep, *p)) {
+            hd_buf_append(&b, p, 1);
+            continue;
+        }
+        char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+        hd_buf_append(&b, esc, 3);
+        changed = true;
+    }
+    if (!changed) {
+        hd_buf_deinit(&b);
+        return NULL;
+    }
+    return hd_buf_steal(&b, NULL);
+}
+
+/* §9.1: accept the path as received, percent-decoded (as poxa does), or
+ * percent-encoded component by component (when it reached us decoded). */
 static bool signature_matches_any_path(const hd_http_auth_request *req, const char *sig)
 {
     const char *path = req->path ? req->path : "";
     if (signature_matches(req, path, sig))
         return true;
-    char *decoded;
-    if (!strchr(path, '%') || hd_protocol__url_decode(path, strlen(path), false, &decoded) != 0)
-        return false;
-    bool ok = signature_matches(req, decoded, sig);
-    hd_free(decoded);
+    char *other = NULL;
+    bool ok = false;
+    if (strchr(path, '%') && hd_protocol__url_decode(path, strlen(path), false, &other) == 0)
+        ok = signature_matches(req, other, sig);
+    hd_free(other);
+    if (!ok && (other = path_component_encoded(path)) != NULL) {
+        ok = signature_matches(req, other, sig);
+        hd_free(other);
+    }
     return ok;
 }
 

@@ -13,13 +13,17 @@
  * THREADING
  * ---------
  * hd_webhooks_create/destroy: main thread. Every report function: any
- * thread (io threads, cleanup workers). A NULL pool ignores reports.
+ * thread (io threads, cleanup workers); a report never waits for I/O,
+ * only for a short mutex (an endpoint queue, a state shard). A NULL pool
+ * ignores reports. The pool's own threads are described in
+ * webhooks_internal.h.
  */
 #ifndef HD_WEBHOOKS_H
 #define HD_WEBHOOKS_H
 
 #include <stdint.h>
 
+#include "common/common.h"
 #include "config/config.h"
 
 typedef struct hd_webhooks hd_webhooks;
@@ -34,9 +38,23 @@ typedef struct hd_webhooks_probe {
     bool (*member_present)(void *ctx, const hd_app_config *app, const char *channel, const char *user_id);
 } hd_webhooks_probe;
 
-/* Returns NULL when no app has a webhook configured. probe is copied. */
+/* Start the pool: one endpoint per entry of every app's `webhooks`, and
+ * webhooks.sender_threads sender threads. Returns NULL when no app has a
+ * webhook configured, or (logged) when libcurl or a thread cannot start;
+ * a NULL pool ignores every report. cfg is borrowed and must outlive the
+ * pool; probe is copied, and its callbacks are called from the sender
+ * threads until hd_webhooks_destroy() returns. */
 hd_webhooks *hd_webhooks_create(const hd_config *cfg, const hd_webhooks_probe *probe);
+/* Stop taking reports; send every held-back channel_vacated /
+ * member_removed the probe still confirms, and deliver what is queued for
+ * at most shutdown_grace_period seconds; drop (count, log) the rest, join
+ * the threads and free everything. Call with no report running or to
+ * come. NULL is a no-op. */
 void hd_webhooks_destroy(hd_webhooks *wh);
+
+/* Append the pool's Prometheus text (families herald_webhook_*, listed in
+ * README.md) to out. NULL appends nothing. Any thread, lock-free. */
+void hd_webhooks_metrics(const hd_webhooks *wh, hd_buf *out);
 
 /* True when some endpoint of app wants `event` for `channel`: lets callers
  * skip building payloads nobody receives. */

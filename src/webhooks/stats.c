@@ -1,0 +1,142 @@
+/* stats.c - the webhook pool's Prometheus text (hd_webhooks_metrics).
+ *
+ * DESIGN
+ * ------
+ * Every counter is a relaxed atomic written where the work happens
+ * (reporters: queued and queue_full drops; senders: the rest) and read
+ * here without locks: each value is atomic, the set is not a snapshot.
+ * Per-endpoint series carry app="<id>",url="<url>"; pool-wide ones carry
+ * no label. Histograms render their +Inf bucket as the sum of the buckets
+ * read, so it always equals _count. Names and meanings are listed in
+ * README.md (Webhooks).
+ *
+ * THREADING
+ * ---------
+ * Any thread (the metrics thread), while the pool exists.
+ */
+#include <inttypes.h>
+
+#include "webhooks_internal.h"
+
+const uint32_t hd_webhooks__batch_le[HD_WH_BATCH_BUCKETS - 1] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
+const uint32_t hd_webhooks__lat_le_ms[HD_WH_LAT_BUCKETS - 1] = {5,    10,   25,    50,    100,   250,   500,
+                                                                1000, 2500, 5000, 10000, 30000, 60000, 300000};
+
+#define LOAD(p) ((uint64_t)atomic_load_explicit((p), memory_order_relaxed))
+
+static void family(hd_buf *out, const char *name, const char *type, const char *help)
+{
+    hd_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+typedef struct ep_row {
+    const char *name, *type, *help;
+    size_t offset; /* into hd_wh_counters */
+} ep_row;
+
+#define CTR(f) offsetof(hd_wh_counters, f)
+
+static const ep_row ep_rows[] = {
+    {"herald_webhook_events_queued_total", "counter", "Events accepted into the endpoint's queue.", CTR(queued)},
+    {"herald_webhook_events_sent_total", "counter", "Events delivered (2xx).", CTR(sent)},
+    {"herald_webhook_retried_total", "counter",
+     "Failed requests (network error, timeout, 5xx, 429) whose events were kept for a retry.", CTR(retried)},
+};
+
+static void render_counters(const hd_webhooks *wh, hd_buf *out)
+{
+    for (size_t r = 0; r < sizeof ep_rows / sizeof ep_rows[0]; r++) {
+        family(out, ep_rows[r].name, ep_rows[r].type, ep_rows[r].help);
+        for (size_t i = 0; i < wh->n_eps; i++) {
+            const hd_wh_endpoint *ep = wh->eps[i];
+            const atomic_uint_fast64_t *v = (const atomic_uint_fast64_t *)((const char *)&ep->ctr + ep_rows[r].offset);
+            hd_buf_printf(out, "%s{%s} %" PRIu64 "\n", ep_rows[r].name, ep->labels, LOAD(v));
+        }
+    }
+    static const char *const outcomes[3] = {"delivered", "retry", "rejected"};
+    family(out, "herald_webhook_requests_total", "counter",
+           "Requests finished, by outcome (delivered 2xx, retry, rejected 4xx).");
+    for (size_t i = 0; i < wh->n_eps; i++)
+        for (int o = 0; o < 3; o++)
+            hd_buf_printf(out, "herald_webhook_requests_total{%s,outcome=\"%s\"} %" PRIu64 "\n", wh->eps[i]->labels,
+                          outcomes[o], LOAD(&wh->eps[i]->ctr.requests[o]));
+    family(out, "herald_webhook_dropped_total", "counter",
+           "Events given up on, by reason: queue_full (oldest dropped), rejected (4xx), retry_expired "
+           "(webhooks.retry_max_seconds), shutdown.");
+    for (size_t i = 0; i < wh->n_eps; i++)
+        for (int d = 0; d < HD_WH_NDROPS; d++)
+            hd_buf_printf(out, "herald_webhook_dropped_total{%s,reason=\"%s\"} %" PRIu64 "\n", wh->eps[i]->labels,
+                          hd_webhooks__drop_names[d], LOAD(&wh->eps[i]->ctr.dropped[d]));
+}
+
+static void render_gauges(const hd_webhooks *wh, hd_buf *out)
+{
+    family(out, "herald_webhook_queue_depth", "gauge", "Events waiting for the endpoint, incl. the batch in flight.");
+    for (size_t i = 0; i < wh->n_eps; i++)
+        hd_buf_printf(out, "herald_webhook_queue_depth{%s} %u\n", wh->eps[i]->labels,
+                      atomic_load_explicit(&wh->eps[i]->depth, memory_order_relaxed));
+    family(out, "herald_webhook_breaker_state", "gauge", "Circuit breaker: 0 closed, 1 half-open, 2 open.");
+    for (size_t i = 0; i < wh->n_eps; i++)
+        hd_buf_printf(out, "herald_webhook_breaker_state{%s} %d\n", wh->eps[i]->labels,
+                      atomic_load_explicit(&wh->eps[i]->breaker_pub, memory_order_relaxed));
+    family(out, "herald_webhook_requests_in_flight", "gauge", "Webhook requests in flight.");
+    hd_buf_printf(out, "herald_webhook_requests_in_flight %" PRIu64 "\n", LOAD(&wh->in_flight));
+    family(out, "herald_webhook_delayed_pending", "gauge",
+           "channel_vacated / member_removed held back by webhooks.vacate_delay_ms.");
+    hd_buf_printf(out, "herald_webhook_delayed_pending %" PRIu64 "\n", LOAD(&wh->delayed_pending));
+    family(out, "herald_webhook_delayed_cancelled_total", "counter",
+           "Held-back channel_vacated / member_removed not sent: the channel or user came back (by=\"rejoin\"), "
+           "or the send-time check found it back (by=\"probe\").");
+    hd_buf_printf(out, "herald_webhook_delayed_cancelled_total{by=\"rejoin\"} %" PRIu64 "\n",
+                  LOAD(&wh->cancelled_rejoin));
+    hd_buf_printf(out, "herald_webhook_delayed_cancelled_total{by=\"probe\"} %" PRIu64 "\n",
+                  LOAD(&wh->cancelled_probe));
+}
+
+static void render_batches(const hd_webhooks *wh, hd_buf *out)
+{
+    static const char name[] = "herald_webhook_batch_events";
+    family(out, name, "histogram", "Events per delivered request (_count = delivered requests).");
+    for (size_t i = 0; i < wh->n_eps; i++) {
+        const hd_wh_endpoint *ep = wh->eps[i];
+        uint64_t cum = 0;
+        for (unsigned b = 0; b < HD_WH_BATCH_BUCKETS; b++) {
+            cum += LOAD(&ep->ctr.batch_bucket[b]);
+            if (b < HD_WH_BATCH_BUCKETS - 1)
+                hd_buf_printf(out, "%s_bucket{%s,le=\"%u\"} %" PRIu64 "\n", name, ep->labels,
+                              hd_webhooks__batch_le[b], cum);
+            else
+                hd_buf_printf(out, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, ep->labels, cum);
+        }
+        hd_buf_printf(out, "%s_sum{%s} %" PRIu64 "\n", name, ep->labels, LOAD(&ep->ctr.batch_events));
+        hd_buf_printf(out, "%s_count{%s} %" PRIu64 "\n", name, ep->labels, cum);
+    }
+}
+
+static void render_latency(const hd_webhooks *wh, hd_buf *out)
+{
+    static const char name[] = "herald_webhook_delivery_latency_seconds";
+    family(out, name, "histogram", "Time from an event's report to its delivery (2xx), per event.");
+    uint64_t cum = 0;
+    for (unsigned b = 0; b < HD_WH_LAT_BUCKETS; b++) {
+        cum += LOAD(&wh->lat_bucket[b]);
+        if (b < HD_WH_LAT_BUCKETS - 1)
+            hd_buf_printf(out, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, hd_webhooks__lat_le_ms[b] / 1e3, cum);
+        else
+            hd_buf_printf(out, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+    }
+    hd_buf_printf(out, "%s_sum %.3f\n", name, LOAD(&wh->lat_sum_ms) / 1e3);
+    hd_buf_printf(out, "%s_count %" PRIu64 "\n", name, cum);
+}
+
+void hd_webhooks_metrics(const hd_webhooks *wh, hd_buf *out)
+{
+    if (!wh)
+        return;
+    family(out, "herald_webhook_endpoints", "gauge", "Configured webhook endpoints (apps x urls).");
+    hd_buf_printf(out, "herald_webhook_endpoints %zu\n", wh->n_eps);
+    render_counters(wh, out);
+    render_gauges(wh, out);
+    render_batches(wh, out);
+    render_latency(wh, out);
+}
