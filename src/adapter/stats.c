@@ -10,6 +10,7 @@
 #include "adapter_internal.h"
 #include "cleanup/cleanup.h"
 #include "metrics/metrics.h"
+#include "webhooks/webhooks.h"
 
 typedef struct counter_row {
     const char *name;
@@ -63,6 +64,7 @@ void hd_server_metrics_render(void *arg, hd_buf *out)
     render_apps(srv, out);
     render_counters(srv, out);
     hd_cleanup_metrics(srv->cleanup, out);
+    hd_webhooks_metrics(srv->webhooks, out);
 }
 
 bool hd_server_metrics_ready(void *arg, hd_buf *why)

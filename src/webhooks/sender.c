@@ -15,8 +15,9 @@
  * batch is the head of the endpoint's queue, up to webhooks.max_batch_size
  * events (1 with batching off, as Pusher does), cut when the oldest
  * waiting event is webhooks.batching.duration ms old (at once when
- * batching is off, when a full batch is waiting, or when retrying). The body is built from the queue under the endpoint's
- * lock; signing and libcurl calls happen outside it.
+ * batching is off, when a full batch is waiting, or when retrying). The
+ * body is built from the queue under the endpoint's lock; signing and
+ * libcurl calls happen outside it.
  *
  * Result (breaker.c classifies it): delivered -> the batch leaves the
  * queue; rejected (4xx) -> dropped, not retried; retry -> the events stay
@@ -156,7 +157,8 @@ static void breaker_note(hd_wh_endpoint *ep, hd_wh_breaker_state before, const c
 static bool head_ready(hd_wh_endpoint *ep, uint64_t now, bool stopping, uint64_t *wait)
 {
     const hd_config *cfg = ep->wh->cfg;
-    if (!ep->attempts && !stopping && cfg->webhooks.batching_enabled && ep->q.count < hd_webhooks__batch_max(ep->wh)) {
+    bool window = cfg->webhooks.batching_enabled && !ep->attempts && !stopping;
+    if (window && ep->q.count < hd_webhooks__batch_max(ep->wh)) {
         uint64_t close_at = hd_webhooks__queue_at(&ep->q, 0)->reported_ms + cfg->webhooks.batching_duration_ms;
         if (now < close_at) {
             *wait = close_at;

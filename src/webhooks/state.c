@@ -176,36 +176,37 @@ static hd_wh_key *heap_pop(hd_wh_shard *sh)
     return key;
 }
 
-static size_t map_key(char *out, size_t cap, size_t app_index, const char *channel, const char *user_id)
+/* The key's bytes: kind, app index, channel, NUL, user id. */
+static void map_key(hd_buf *b, size_t app_index, const char *channel, const char *user_id)
 {
-    int n = snprintf(out, cap, "%c%zu:%s", user_id ? 'm' : 'c', app_index, channel);
-    size_t len = (size_t)n + 1; /* keep the NUL: separates channel and user */
-    if (user_id && len < cap)
-        len += (size_t)snprintf(out + len, cap - len, "%s", user_id);
-    return len < cap ? len : 0;
+    hd_buf_printf(b, "%c%zu:%s", user_id ? 'm' : 'c', app_index, channel);
+    if (user_id) {
+        hd_buf_append(b, "", 1); /* keep the NUL: separates channel and user */
+        hd_buf_puts(b, user_id);
+    }
 }
 
 static hd_wh_key *key_get(hd_wh_shard *sh, const hd_app_config *app, size_t ai, const char *channel,
                           const char *user_id)
 {
-    char buf[1024];
-    size_t len = map_key(buf, sizeof buf, ai, channel, user_id);
-    if (!len)
-        return NULL; /* names longer than any the server accepts */
-    hd_wh_key *key = hd_map_get(&sh->keys, buf, len);
-    if (key)
-        return key;
-    size_t cl = strlen(channel) + 1, ul = user_id ? strlen(user_id) + 1 : 0;
-    key = hd_calloc(1, sizeof *key + cl + ul);
-    key->app = app;
-    memcpy(key->names, channel, cl);
-    if (user_id) {
-        memcpy(key->names + cl, user_id, ul);
-        key->user_id = key->names + cl;
+    hd_buf mk;
+    hd_buf_init(&mk);
+    map_key(&mk, ai, channel, user_id);
+    hd_wh_key *key = hd_map_get(&sh->keys, mk.data, mk.len);
+    if (!key) {
+        size_t cl = strlen(channel) + 1, ul = user_id ? strlen(user_id) + 1 : 0;
+        key = hd_calloc(1, sizeof *key + cl + ul);
+        key->app = app;
+        memcpy(key->names, channel, cl);
+        if (user_id) {
+            memcpy(key->names + cl, user_id, ul);
+            key->user_id = key->names + cl;
+        }
+        hd_map_entry *e = hd_map_insert(&sh->keys, mk.data, mk.len, key);
+        key->map_key = e->key;
+        key->map_len = mk.len;
     }
-    hd_map_entry *e = hd_map_insert(&sh->keys, buf, len, key);
-    key->map_key = e->key;
-    key->map_len = len;
+    hd_buf_deinit(&mk);
     return key;
 }
 
@@ -243,6 +244,27 @@ static bool key_tracked(const hd_webhooks *wh, const hd_app_config *app, const c
     return false;
 }
 
+/* Apply one report to key; true when a timer became the shard's earliest
+ * (its sender must wake). Shard lock held. */
+static bool key_apply(hd_webhooks *wh, hd_wh_shard *sh, hd_wh_key *key, bool up)
+{
+    switch (up ? hd_webhooks__flip_up(&key->flip) : hd_webhooks__flip_down(&key->flip)) {
+    case HD_WH_FLIP_EMIT:
+        key_emit(wh, key, true);
+        return false;
+    case HD_WH_FLIP_ARM:
+        key->due_ms = hd_mono_ms() + wh->cfg->webhooks.vacate_delay_ms;
+        atomic_fetch_add_explicit(&wh->delayed_pending, 1, memory_order_relaxed);
+        return !key->in_heap && heap_push(sh, key);
+    case HD_WH_FLIP_CANCEL:
+        atomic_fetch_sub_explicit(&wh->delayed_pending, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&wh->cancelled_rejoin, 1, memory_order_relaxed);
+        return false;
+    default:
+        return false;
+    }
+}
+
 void hd_webhooks__state_report(hd_webhooks *wh, const hd_app_config *app, const char *channel,
                                const char *user_id, bool up)
 {
@@ -251,28 +273,10 @@ void hd_webhooks__state_report(hd_webhooks *wh, const hd_app_config *app, const 
     size_t ai = hd_webhooks__app_index(wh, app);
     unsigned s = hd_webhooks__shard_of(ai, channel);
     hd_wh_shard *sh = &wh->shards[s];
-    bool wake = false;
     pthread_mutex_lock(&sh->lock); /* --------- shard lock { */
     hd_wh_key *key = key_get(sh, app, ai, channel, user_id);
-    if (key) {
-        switch (up ? hd_webhooks__flip_up(&key->flip) : hd_webhooks__flip_down(&key->flip)) {
-        case HD_WH_FLIP_EMIT:
-            key_emit(wh, key, true);
-            break;
-        case HD_WH_FLIP_ARM:
-            key->due_ms = hd_mono_ms() + wh->cfg->webhooks.vacate_delay_ms;
-            atomic_fetch_add_explicit(&wh->delayed_pending, 1, memory_order_relaxed);
-            wake = !key->in_heap && heap_push(sh, key);
-            break;
-        case HD_WH_FLIP_CANCEL:
-            atomic_fetch_sub_explicit(&wh->delayed_pending, 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&wh->cancelled_rejoin, 1, memory_order_relaxed);
-            break;
-        case HD_WH_FLIP_NONE:
-            break;
-        }
-        key_release_if_idle(sh, key);
-    }
+    bool wake = key_apply(wh, sh, key, up);
+    key_release_if_idle(sh, key);
     pthread_mutex_unlock(&sh->lock); /* } shard lock --------- */
     if (wake)
         hd_webhooks__wake(wh, s % wh->n_senders);
