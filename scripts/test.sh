@@ -1,24 +1,44 @@
 #!/usr/bin/env bash
-# Runs every test: unit suites (release, ASan+UBSan, TSan builds) and the
-# integration suite against the release, ASan+UBSan and TSan binaries.
-# Prints one closing line "N passed, N failed".
+# Runs every test: the CUnit suites under the release, ASan+UBSan and TSan
+# builds, then the integration suite (real binary on loopback, pusher-js,
+# the pusher SDK, raw frames) against each of those binaries. A sanitizer
+# report makes the test that stops the server fail. Ends with one line:
+# "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/test/tsan.supp"
-passed=0 failed=0
-step() { # name, command...
-  local name=$1; shift
-  echo "=== $name"
-  if "$@"; then passed=$((passed + 1)); echo "--- ok: $name"; else failed=$((failed + 1)); echo "--- FAILED: $name"; fi
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+passed=0 failed=0 steps_failed=0
+log=$(mktemp -d)
+
+count_ctest() { # ctest output: "N% tests passed, F tests failed out of T"
+  local line t f
+  line=$(grep -E "tests passed, [0-9]+ tests? failed out of" "$1" | tail -1)
+  t=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line"); f=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  passed=$((passed + ${t:-0} - ${f:-0})); failed=$((failed + ${f:-0}))
 }
+count_node() { # node --test (tap): "# pass N" / "# fail N"
+  local p f
+  p=$(grep -E "^# pass [0-9]+" "$1" | tail -1 | awk '{print $3}'); f=$(grep -E "^# fail [0-9]+" "$1" | tail -1 | awk '{print $3}')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+}
+step() { # name, counter, command...
+  local name=$1 counter=$2 out="$log/$RANDOM.log"; shift 2
+  echo "=== $name"
+  if "$@" >"$out" 2>&1; then echo "--- ok: $name"; else steps_failed=$((steps_failed + 1)); cat "$out"; echo "--- FAILED: $name"; fi
+  grep -E "^# (tests|pass|fail) |tests passed" "$out" || true
+  "$counter" "$out"
+}
+
 for b in build build-asan build-tsan; do
-  step "unit ($b)" ctest --test-dir "$b" --output-on-failure
+  step "unit tests ($b)" count_ctest ctest --test-dir "$b" --output-on-failure
 done
 for b in build build-asan build-tsan; do
-  step "integration ($b)" env HERALD_BIN="$PWD/$b/herald" node --test --test-concurrency=1 test/integration/
+  step "integration tests ($b)" count_node env HERALD_BIN="$PWD/$b/herald" \
+    node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=tap test/integration/
 done
+rm -rf "$log"
 echo
-echo "test steps: $passed passed, $failed failed"
-[[ $failed == 0 ]]
+echo "tests: $passed passed, $failed failed"
+[[ $failed == 0 && $steps_failed == 0 ]]

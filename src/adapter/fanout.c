@@ -65,10 +65,11 @@ void hd_io_inbox_push(hd_io_thread *io, hd_inbox_item *item)
     else
         io->inbox_head = item;
     io->inbox_tail = item;
-    struct lws_context *ctx = io->ctx; /* NULL once destroyed at shutdown */
+    /* wake under the lock: shutdown clears io->ctx under it before the
+     * context is destroyed, so a context is never woken after that */
+    if (was_empty && io->ctx)
+        lws_cancel_service(io->ctx);
     pthread_mutex_unlock(&io->inbox_lock);
-    if (was_empty && ctx)
-        lws_cancel_service(ctx);
 }
 
 static void route(hd_server *srv, hd_app *app, const char *channel, size_t channel_len, uint8_t kind,

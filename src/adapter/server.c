@@ -269,19 +269,20 @@ static unsigned total_connections(hd_server *srv)
 }
 
 /* After every io thread has stopped: destroying a context closes what is
- * left (CLOSED runs the cleanup, which may push to other threads' inboxes),
- * so contexts go one by one from this thread, and a destroyed one is
- * unhooked from its inbox first. */
+ * left (CLOSED runs the cleanup, which may push to other threads' inboxes,
+ * and cleanup workers may still be pushing), so contexts go one by one from
+ * this thread, each unhooked from its inbox (under the inbox lock) before
+ * it is destroyed. */
 static void contexts_destroy(hd_server *srv)
 {
     for (unsigned i = 0; i < srv->n_threads; i++) {
         hd_io_thread *io = &srv->threads[i];
-        if (!io->ctx)
-            continue;
-        lws_context_destroy(io->ctx);
         pthread_mutex_lock(&io->inbox_lock);
+        struct lws_context *ctx = io->ctx;
         io->ctx = NULL;
         pthread_mutex_unlock(&io->inbox_lock);
+        if (ctx)
+            lws_context_destroy(ctx);
     }
     for (unsigned i = 0; i < srv->n_threads; i++)
         hd_io_inbox_drain(&srv->threads[i]);

@@ -446,8 +446,33 @@ test('GET /channels/{non-presence}?info=user_count -> 400', async () => {
 test('GET /channels/{invalid name} -> 400', async () => {
   const r = await h.signedRequest(server, { method: 'GET', path: `/apps/${APPID}/channels/${'x'.repeat(201)}` });
   assertJsonError(r, 400);
-  const r2 = await h.signedRequest(server, { method: 'GET', path: `/apps/${APPID}/channels/bad%21name` });
-  assert.equal(r2.status, 400, r2.text);
+  const r2 = await h.signedRequest(server, { method: 'GET', path: `/apps/${APPID}/channels/bad!name` });
+  assertJsonError(r2, 400);
+});
+
+test('signature over the path exactly as sent (percent-encoded channel) is accepted', async () => {
+  const ch = `${h.uniq('enc')}@x`; // '@' is a valid channel character
+  const c = await subscribed(ch);
+  const raw = `/apps/${APPID}/channels/${encodeURIComponent(ch)}`;
+  assert.ok(raw.includes('%40'));
+  const r = await h.signedRequest(server, { method: 'GET', path: raw, params: { info: 'subscription_count' } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { occupied: true, subscription_count: 1 });
+  c.close();
+});
+
+test('signature over the percent-decoded path is accepted too', async () => {
+  const ch = `${h.uniq('dec')}@y`;
+  const raw = `/apps/${APPID}/channels/${encodeURIComponent(ch)}`;
+  const decoded = `/apps/${APPID}/channels/${ch}`;
+  // sign the decoded form, send the encoded form
+  const a = server.app(0);
+  const params = { auth_key: a.key, auth_timestamp: String(Math.floor(Date.now() / 1000)), auth_version: '1.0' };
+  const sig = h.hmac(a.secret, `GET\n${decoded}\n${h.canonicalParams(params)}`);
+  const qs = new URLSearchParams({ ...params, auth_signature: sig }).toString();
+  const r = await h.httpRequest(server, { method: 'GET', path: `${raw}?${qs}` });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { occupied: false });
 });
 
 // ---- users

@@ -156,6 +156,15 @@ function httpGetStatus(port, pathName, timeout = 1000) {
 
 // ---------------------------------------------------------------- server
 
+// Never leave a herald behind: if the test process exits (crash, timeout,
+// forgotten stop()), kill every server it started.
+const liveServers = new Set();
+process.on('exit', () => {
+  for (const s of liveServers) {
+    if (!s.exit && s.proc) { try { s.proc.kill('SIGKILL'); } catch { /* ignore */ } }
+  }
+});
+
 class HeraldServer {
   constructor(config, configPath, tmpDir) {
     this.config = config;
@@ -184,17 +193,23 @@ class HeraldServer {
     return this.config.app_manager.array.apps.find((a) => a.key === key);
   }
 
-  _spawn() {
+  _spawn(extraEnv = {}) {
+    // herald reads HERALD_* variables as config overrides: drop the caller's
+    // (HERALD_BIN, HERALD_TEST_*, a stray HERALD_PORT...) so the generated
+    // config file is the whole truth; tests pass their own via extraEnv.
+    const env = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HERALD_')) env[k] = v;
+    Object.assign(env, {
+      // make leaks show up on exit; the caller's settings win
+      ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1:abort_on_error=0',
+      UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || 'print_stacktrace=1',
+    }, extraEnv);
     const proc = spawn(HERALD_BIN, ['--config', this.configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        // keep sanitizer runs deterministic and make leaks show up on exit
-        ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1:abort_on_error=0',
-        UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || 'print_stacktrace=1',
-      },
+      env,
     });
     this.proc = proc;
+    liveServers.add(this);
     proc.stdout.setEncoding('utf8');
     proc.stderr.setEncoding('utf8');
     proc.stdout.on('data', (d) => { this.stdout += d; });
@@ -204,6 +219,7 @@ class HeraldServer {
     });
     this.exitPromise = new Promise((resolve) => {
       proc.on('exit', (code, signal) => {
+        liveServers.delete(this);
         this.exit = { code, signal };
         resolve(this.exit);
       });
@@ -287,9 +303,10 @@ function tail(s, n) {
 
 /**
  * Start herald with makeConfig(overrides) on a free loopback port.
+ * opts.env: extra environment variables for herald (e.g. HERALD_* overrides).
  * Rejects with a clear message if the binary is missing or herald fails to start.
  */
-async function startServer(overrides = {}) {
+async function startServer(overrides = {}, opts = {}) {
   try {
     fs.accessSync(HERALD_BIN, fs.constants.X_OK);
   } catch {
@@ -306,7 +323,7 @@ async function startServer(overrides = {}) {
     const configPath = path.join(tmpDir, 'config.json');
     fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
     const server = new HeraldServer(config, configPath, tmpDir);
-    server._spawn();
+    server._spawn(opts.env || {});
     const ready = await server._waitReady(T(10000));
     if (ready) return server;
     // not ready: collect why
