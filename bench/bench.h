@@ -67,6 +67,7 @@ typedef struct bench_opts {
     uint32_t rounds;        /* storm */
     double probe_rate;      /* storm: probe connections per second */
     char tag[16];           /* run tag, part of every channel name */
+    uint32_t source_ips;    /* client source addresses 127.0.0.1.. (1) */
 } bench_opts;
 
 /* ==== clocks, randomness (loop.c) ==== */
@@ -106,6 +107,9 @@ char *bench_loop_scratch(bench_loop *l, size_t *cap);
 /* Resolve host (numeric or "localhost") and port; refuses anything outside
  * 127.0.0.0/8 and ::1. Returns 0, or -1 after printing why. */
 int bench_target_resolve(bench_target *t, const char *host, int port);
+/* Spread connects over source addresses 127.0.0.1 .. 127.0.0.n (IPv4
+ * targets; 1 = let the kernel choose). Call before forking. */
+void bench_set_source_ips(unsigned n);
 /* Non-blocking TCP connect with TCP_NODELAY; returns the fd or -errno. */
 int bench_tcp_connect(const bench_target *t);
 /* Close with SO_LINGER 0, so the peer gets an RST. */
@@ -176,6 +180,17 @@ typedef struct bench_result {
 
 void bench_result_merge(bench_result *into, const bench_result *from);
 
+/* Growable bit set for sequence tracking; count = distinct bits set. */
+typedef struct bench_bitset {
+    uint8_t *bits;
+    size_t cap;     /* bytes */
+    uint64_t count;
+} bench_bitset;
+
+/* Set bit i; returns true if it was already set (a duplicate). */
+bool bench_bitset_set(bench_bitset *s, uint64_t i);
+void bench_bitset_free(bench_bitset *s);
+
 /* ==== summary and JSON output (report.c) ==== */
 
 typedef struct bench_report {
@@ -199,13 +214,21 @@ typedef struct bench_server_sample {
     uint64_t at_us;
     long rss_kb;    /* VmRSS */
     double cpu_s;   /* utime + stime */
+    double client_cpu_s; /* the same, summed over herald_bench's live workers */
+    double machine_busy_s; /* all CPUs, non-idle time (/proc/stat) */
 } bench_server_sample;
 
 void bench_server_sample_take(pid_t pid, bench_server_sample *s);
-/* Sum of herald_cleanup_*fallback* samples from the Prometheus text at
- * t:/metrics; -1 when unavailable. */
-double bench_metrics_fallbacks(const bench_target *t);
-/* Report the CPU between a and b, and per unit of work (us per item). */
+/* herald's cleanup figures from its Prometheus text at t:/metrics; a value
+ * the server does not export is -1. Returns 0, or -1 when unreachable. */
+typedef struct bench_metrics {
+    double sync_fallbacks;   /* herald_cleanup_sync_fallbacks_total */
+    double queue_high_water; /* max of herald_cleanup_queue_high_water */
+} bench_metrics;
+int bench_metrics_read(const bench_target *t, bench_metrics *m);
+/* Report the CPU between a and b: the load generator's, the server's and
+ * per unit of work (us per item), and what the rest of the machine used
+ * (other processes, interrupts), which shows interference. */
 void bench_report_cpu(bench_report *r, const char *key, const bench_server_sample *a,
                       const bench_server_sample *b, uint64_t items, const char *item_name);
 void bench_report_rss(bench_report *r, const char *key, const bench_server_sample *s, const char *label);
@@ -220,11 +243,14 @@ enum bench_msg_type {
 };
 
 typedef struct bench_child {
-    int cmd_fd;  /* read: one-byte commands from the parent */
-    int msg_fd;  /* write: framed messages to the parent */
-    int index;   /* 0..nprocs-1 within its role */
+    bench_io cmd_io;   /* first; fd reads one-byte commands from the parent */
+    int msg_fd;        /* write: framed messages to the parent */
+    int index;         /* 0..nprocs-1 within its role */
     int nprocs;
     const bench_opts *o;
+    bench_loop *loop;
+    void (*on_cmd)(void *arg, char cmd);
+    void *cmd_arg;
 } bench_child;
 
 typedef struct bench_proc {
@@ -237,6 +263,8 @@ typedef int (*bench_child_main)(bench_child *c);
 
 /* Fork a worker that runs fn and exits with its return value. */
 int bench_proc_spawn(bench_proc *p, int index, int nprocs, const bench_opts *o, bench_child_main fn);
+/* Spawn ps[0..n) as workers 0..n-1 of n; on failure kill those started. */
+int bench_proc_spawn_all(bench_proc *ps, int n, const bench_opts *o, bench_child_main fn);
 void bench_proc_cmd(bench_proc *ps, int n, char cmd);
 /* Wait until each of ps[0..n) sends a message of this type; payload
  * uint64 values (if any) go to vals[i] when vals is not NULL. Returns 0,
@@ -246,13 +274,16 @@ int bench_proc_wait(bench_proc *ps, int n, int type, uint64_t *vals, int timeout
  * extra uint64 array into extra[0..n_extra) (may be NULL), reap. */
 int bench_proc_collect(bench_proc *ps, int n, char cmd, bench_result *sum, uint64_t *extra, size_t n_extra);
 void bench_proc_reap(bench_proc *ps, int n);
+/* Pids of the workers spawned and not yet reaped; returns the count. */
+int bench_proc_live(pid_t *out, int cap);
 void bench_proc_kill(bench_proc *ps, int n);
 
 void bench_child_post(bench_child *c, int type, const void *payload, size_t len);
 void bench_child_post_u64(bench_child *c, int type, uint64_t v);
 void bench_child_post_result(bench_child *c, const bench_result *r, const uint64_t *extra, size_t n_extra);
-/* Read pending commands (non-blocking); returns the count put in cmds. */
-size_t bench_child_read_cmds(bench_child *c, char *cmds, size_t cap);
+/* Deliver the parent's commands to fn(arg, cmd) from loop l; the parent
+ * going away is delivered as 'q'. */
+void bench_child_watch(bench_child *c, bench_loop *l, void (*fn)(void *arg, char cmd), void *arg);
 
 /* ==== WebSocket client (ws_client.c) ==== */
 
@@ -306,7 +337,8 @@ typedef struct bench_pev {
 } bench_pev;
 
 void bench_pusher_parse(const char *msg, size_t len, bench_pev *ev);
-/* First integer after `name` (skipping \ " : and spaces); false if none. */
+/* The integer value of the first member called `name`, written "name": or,
+ * inside a JSON string, \"name\":; false if there is none. */
 bool bench_pusher_int(const char *msg, size_t len, const char *name, uint64_t *out);
 /* Build a subscribe for a public, private- or presence- channel; signs
  * private and presence channels with the app secret. */
@@ -339,7 +371,8 @@ struct bench_http {
     bench_http_cb cb;
     void *user;
     bool busy;              /* a request is in flight */
-    bool connected;
+    bool connecting, connected;
+    uint32_t served;        /* responses on the current connection */
     hd_buf out, in, req;    /* req: the request in flight, resent once if the
                                server closed an idle keep-alive connection */
     bool retried;
@@ -368,8 +401,9 @@ typedef struct bench_client {
     bench_pool *pool;
     uint32_t gidx;          /* global index over all workers */
     uint16_t subs_wanted, subs_ok;
+    uint8_t established;    /* pusher:connection_established seen */
     uint8_t settled;        /* connected and subscribed (or failed) */
-    char socket_id[24];
+    char socket_id[48];
 } bench_client;
 
 typedef struct bench_pool_ops {
@@ -392,6 +426,7 @@ struct bench_pool {
     uint64_t t0_us, last_scan_us;
     double rate;            /* this worker's share of connect_rate */
     bool dropping, ready_posted;
+    uint32_t logged;        /* failures printed to stderr (first few) */
 };
 
 /* This worker's share of o->conns: global indexes child->index, +nprocs... */
@@ -421,6 +456,8 @@ int bench_run_storm(const bench_opts *o);
 
 /* Shared by the scenarios (main.c). */
 int bench_default_procs(const bench_opts *o, uint32_t conns);
+/* How long to wait for conns clients to connect and subscribe. */
+int bench_setup_timeout_ms(const bench_opts *o, uint32_t conns);
 void bench_report_target(bench_report *r, const bench_opts *o);
 
 #endif /* HD_BENCH_H */

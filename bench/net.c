@@ -4,8 +4,8 @@
  * DESIGN
  * ------
  * The tool must never load anything but this machine: bench_target_resolve
- * accepts only addresses in 127.0.0.0/8 and ::1 (also after resolving a
- * name), and every connect goes through a resolved bench_target.
+ * takes numeric addresses (and "localhost") only, accepts only 127.0.0.0/8
+ * and ::1, and every connect goes through a resolved bench_target.
  *
  * THREADING
  * ---------
@@ -46,9 +46,11 @@ int bench_target_resolve(bench_target *t, const char *host, int port)
         return -1;
     }
     snprintf(portstr, sizeof portstr, "%d", port);
-    int rc = getaddrinfo(host, portstr, &hints, &res);
+    /* numeric addresses only (no DNS): "localhost" is taken as 127.0.0.1 */
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    int rc = getaddrinfo(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, portstr, &hints, &res);
     if (rc != 0) {
-        fprintf(stderr, "herald_bench: %s: %s\n", host, gai_strerror(rc));
+        fprintf(stderr, "herald_bench: %s: %s (give a numeric loopback address)\n", host, gai_strerror(rc));
         return -1;
     }
     if (!addr_is_loopback(res->ai_addr)) {
@@ -64,6 +66,28 @@ int bench_target_resolve(bench_target *t, const char *host, int port)
     return 0;
 }
 
+static unsigned source_ips = 1, source_next;
+
+void bench_set_source_ips(unsigned n)
+{
+    source_ips = n ? n : 1;
+}
+
+/* With several source addresses (IPv4), bind to 127.0.0.(1 + k) round
+ * robin, leaving the port to connect(): each source address has its own
+ * ephemeral port range towards the target, so more than ~28 000
+ * connections fit. */
+static int bind_source(int fd, const bench_target *t)
+{
+    if (source_ips <= 1 || t->addr.ss_family != AF_INET)
+        return 0;
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    src.sin_addr.s_addr = htonl(0x7f000001u + source_next++ % source_ips);
+    return bind(fd, (struct sockaddr *)&src, sizeof src);
+}
+
 int bench_tcp_connect(const bench_target *t)
 {
     if (!addr_is_loopback((const struct sockaddr *)&t->addr))
@@ -73,6 +97,11 @@ int bench_tcp_connect(const bench_target *t)
         return -errno;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (bind_source(fd, t) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
     if (connect(fd, (const struct sockaddr *)&t->addr, t->addr_len) < 0 && errno != EINPROGRESS) {
         int err = errno;
         close(fd);

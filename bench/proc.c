@@ -52,10 +52,39 @@ static double read_cpu_s(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Non-idle time of all CPUs: user nice system idle iowait irq softirq steal. */
+static double machine_busy_s(void)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                   &v[6], &v[7]);
+    fclose(f);
+    if (n < 8)
+        return 0;
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double clients_cpu_s(void)
+{
+    pid_t pids[256];
+    int n = bench_proc_live(pids, 256);
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        double c = read_cpu_s(pids[i]);
+        sum += c > 0 ? c : 0;
+    }
+    return sum;
+}
+
 void bench_server_sample_take(pid_t pid, bench_server_sample *s)
 {
     memset(s, 0, sizeof *s);
     s->at_us = bench_now_us();
+    s->client_cpu_s = clients_cpu_s();
+    s->machine_busy_s = machine_busy_s();
     if (pid <= 0)
         return;
     s->rss_kb = read_rss_kb(pid);
@@ -67,9 +96,15 @@ void bench_report_cpu(bench_report *r, const char *key, const bench_server_sampl
                       const bench_server_sample *b, uint64_t items, const char *item_name)
 {
     char k[96], label[96];
+    double wall = (double)(b->at_us - a->at_us) / 1e6, client = b->client_cpu_s - a->client_cpu_s;
+    snprintf(k, sizeof k, "%s_loadgen_cpu_util", key);
+    bench_report_num(r, k, wall > 0 ? client / wall : 0, "cores", "load generator CPU utilisation");
+    double cpu = a->ok && b->ok ? b->cpu_s - a->cpu_s : 0;
+    double rest = (b->machine_busy_s - a->machine_busy_s) - client - cpu;
+    snprintf(k, sizeof k, "%s_other_cpu_util", key);
+    bench_report_num(r, k, wall > 0 && rest > 0 ? rest / wall : 0, "cores", "rest of machine (irq, others)");
     if (!a->ok || !b->ok)
         return;
-    double cpu = b->cpu_s - a->cpu_s, wall = (double)(b->at_us - a->at_us) / 1e6;
     snprintf(k, sizeof k, "%s_cpu_s", key);
     bench_report_num(r, k, cpu, "s", "server CPU (utime+stime)");
     snprintf(k, sizeof k, "%s_cpu_util", key);
@@ -87,39 +122,41 @@ void bench_report_rss(bench_report *r, const char *key, const bench_server_sampl
         bench_report_num(r, key, (double)s->rss_kb / 1024.0, "MiB", label);
 }
 
-/* Sum every sample line "herald_cleanup_<...fallback...>[{labels}] value". */
-static double sum_fallbacks(const char *text)
+/* Sum (or max) of the samples "<name>[{labels}] value" of one metric. */
+static double metric_value(const char *text, const char *name, bool max)
 {
-    double sum = 0;
+    double acc = 0;
     bool found = false;
-    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-        if (strncmp(line, "herald_cleanup_", 15) != 0)
-            continue;
+    size_t nlen = strlen(name);
+    for (const char *line = text; line && *line;) {
         const char *end = strchr(line, '\n');
         size_t n = end ? (size_t)(end - line) : strlen(line);
-        const char *name_end = line + strcspn(line, " {\n");
-        if (!memmem(line, (size_t)(name_end - line), "fallback", 8))
-            continue;
-        const char *val = memrchr(line, ' ', n);
-        if (val) {
-            sum += strtod(val + 1, NULL);
+        if (n > nlen && strncmp(line, name, nlen) == 0 && (line[nlen] == ' ' || line[nlen] == '{')) {
+            const char *sp = memrchr(line, ' ', n);
+            double v = sp ? strtod(sp + 1, NULL) : 0;
+            acc = !found ? v : max ? (v > acc ? v : acc) : acc + v;
             found = true;
         }
+        line = end ? end + 1 : NULL;
     }
-    return found ? sum : -1;
+    return found ? acc : -1;
 }
 
-double bench_metrics_fallbacks(const bench_target *t)
+int bench_metrics_read(const bench_target *t, bench_metrics *m)
 {
     hd_buf req;
     bench_http_resp resp;
+    m->sync_fallbacks = m->queue_high_water = -1;
     hd_buf_init(&req);
     hd_buf_printf(&req, "GET /metrics HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n", t->host, t->port);
     int rc = bench_http_fetch(t, req.data, req.len, &resp, 2000);
     hd_buf_deinit(&req);
-    double v = -1;
-    if (rc == 0 && resp.status == 200 && resp.body.data)
-        v = sum_fallbacks(resp.body.data);
+    if (rc == 0 && resp.status == 200 && resp.body.data) {
+        m->sync_fallbacks = metric_value(resp.body.data, "herald_cleanup_sync_fallbacks_total", false);
+        m->queue_high_water = metric_value(resp.body.data, "herald_cleanup_queue_high_water", true);
+    } else {
+        rc = -1;
+    }
     hd_buf_deinit(&resp.body);
-    return v;
+    return rc;
 }

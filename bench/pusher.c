@@ -46,21 +46,42 @@ static bool str_eq(const char *p, size_t n, const char *lit)
     return p && n == strlen(lit) && memcmp(p, lit, n) == 0;
 }
 
+/* Is msg[at..] the member name `name` ("name": or \"name\":)? Sets *val_at. */
+static bool member_at(const char *msg, const char *end, const char *at, size_t nlen, const char **val_at)
+{
+    const char *p = at + nlen;
+    if (at == msg || at[-1] != '"')
+        return false;
+    if (p < end && *p == '\\')
+        p++;
+    if (p >= end || *p++ != '"')
+        return false;
+    if (p >= end || *p++ != ':')
+        return false;
+    while (p < end && *p == ' ')
+        p++;
+    *val_at = p;
+    return true;
+}
+
 bool bench_pusher_int(const char *msg, size_t len, const char *name, uint64_t *out)
 {
     size_t nlen = strlen(name);
-    const char *k = memmem(msg, len, name, nlen);
-    if (!k)
+    const char *end = msg + len, *p = msg, *v = NULL;
+    while (p < end) {
+        const char *k = memmem(p, (size_t)(end - p), name, nlen);
+        if (!k)
+            return false;
+        if (member_at(msg, end, k, nlen, &v))
+            break;
+        p = k + 1;
+    }
+    if (!v || v >= end || *v < '0' || *v > '9')
         return false;
-    const char *p = k + nlen, *end = msg + len;
-    while (p < end && (*p == '\\' || *p == '"' || *p == ':' || *p == ' '))
-        p++;
-    if (p >= end || *p < '0' || *p > '9')
-        return false;
-    uint64_t v = 0;
-    while (p < end && *p >= '0' && *p <= '9')
-        v = v * 10 + (uint64_t)(*p++ - '0');
-    *out = v;
+    uint64_t n = 0;
+    while (v < end && *v >= '0' && *v <= '9')
+        n = n * 10 + (uint64_t)(*v++ - '0');
+    *out = n;
     return true;
 }
 
@@ -108,7 +129,7 @@ void bench_pusher_parse(const char *msg, size_t len, bench_pev *ev)
     if (ev->kind == BP_ESTABLISHED)
         parse_socket_id(msg, len, ev);
     uint64_t code;
-    if (ev->kind == BP_ERROR && bench_pusher_int(msg, len, "\"code\"", &code))
+    if (ev->kind == BP_ERROR && bench_pusher_int(msg, len, "code", &code))
         ev->code = (int)code;
 }
 

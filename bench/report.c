@@ -25,12 +25,34 @@ static void json_key(bench_report *r, const char *key)
     hd_buf_puts(&r->json, ":");
 }
 
+static double loadavg_1m(void)
+{
+    double v = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
 void bench_report_begin(bench_report *r, const bench_opts *o)
 {
     hd_buf_init(&r->json);
     hd_buf_puts(&r->json, "{");
     bench_report_str(r, "scenario", o->scenario, "scenario");
     bench_report_target(r, o);
+}
+
+void bench_report_end(bench_report *r)
+{
+    bench_report_section(r, "machine");
+    bench_report_num(r, "loadavg_1m", loadavg_1m(), "", "load average (1 min) at the end");
+    hd_buf_puts(&r->json, "}");
+    printf("%s\n", r->json.data);
+    fflush(stdout);
+    hd_buf_deinit(&r->json);
 }
 
 void bench_report_section(bench_report *r, const char *title)
@@ -45,7 +67,7 @@ void bench_report_num(bench_report *r, const char *key, double v, const char *un
         v = 0;
     printf("  %-34s %.3f%s%s\n", label, v, unit && *unit ? " " : "", unit ? unit : "");
     json_key(r, key);
-    hd_buf_printf(&r->json, "%.6g", v);
+    hd_buf_printf(&r->json, "%.10g", v);
 }
 
 void bench_report_int(bench_report *r, const char *key, uint64_t v, const char *label)
@@ -67,7 +89,7 @@ static void hist_json(bench_report *r, const char *key, const char *suffix, doub
     char k[96];
     snprintf(k, sizeof k, "%s_%s", key, suffix);
     json_key(r, k);
-    hd_buf_printf(&r->json, "%.6g", v);
+    hd_buf_printf(&r->json, "%.10g", v);
 }
 
 void bench_report_hist(bench_report *r, const char *key, const bench_hist *h, const char *label)
@@ -78,7 +100,10 @@ void bench_report_hist(bench_report *r, const char *key, const bench_hist *h, co
     } pcts[] = {{"p50", "p50_ms", 50}, {"p90", "p90_ms", 90}, {"p99", "p99_ms", 99}, {"p99.9", "p999_ms", 99.9}};
     double mean = h->count ? (double)h->sum / (double)h->count / 1000.0 : 0;
     printf("  %-34s n=%llu mean=%.3f", label, (unsigned long long)h->count, mean);
-    hist_json(r, key, "count", (double)h->count);
+    char k[96];
+    snprintf(k, sizeof k, "%s_count", key);
+    json_key(r, k);
+    hd_buf_printf(&r->json, "%llu", (unsigned long long)h->count);
     hist_json(r, key, "mean_ms", mean);
     for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++) {
         double v = (double)bench_hist_pct(h, pcts[i].p) / 1000.0;
@@ -87,12 +112,4 @@ void bench_report_hist(bench_report *r, const char *key, const bench_hist *h, co
     }
     printf(" max=%.3f ms\n", (double)h->max / 1000.0);
     hist_json(r, key, "max_ms", (double)h->max / 1000.0);
-}
-
-void bench_report_end(bench_report *r)
-{
-    hd_buf_puts(&r->json, "}");
-    printf("%s\n", r->json.data);
-    fflush(stdout);
-    hd_buf_deinit(&r->json);
 }

@@ -99,3 +99,28 @@ void bench_result_merge(bench_result *into, const bench_result *from)
     for (int i = 0; i < BH__COUNT; i++)
         bench_hist_merge(&into->h[i], &from->h[i]);
 }
+
+bool bench_bitset_set(bench_bitset *s, uint64_t i)
+{
+    size_t byte = (size_t)(i >> 3);
+    if (byte >= s->cap) {
+        size_t cap = s->cap ? s->cap : 64;
+        while (cap <= byte)
+            cap *= 2;
+        s->bits = hd_realloc(s->bits, cap);
+        memset(s->bits + s->cap, 0, cap - s->cap);
+        s->cap = cap;
+    }
+    uint8_t m = (uint8_t)(1u << (i & 7));
+    if (s->bits[byte] & m)
+        return true;
+    s->bits[byte] |= m;
+    s->count++;
+    return false;
+}
+
+void bench_bitset_free(bench_bitset *s)
+{
+    hd_free(s->bits);
+    memset(s, 0, sizeof *s);
+}

@@ -23,10 +23,38 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
+
+#define MAX_LIVE 256
+
+static pid_t live[MAX_LIVE]; /* parent: spawned, not reaped */
+static int n_live;
+
+static void live_add(pid_t pid)
+{
+    if (n_live < MAX_LIVE)
+        live[n_live++] = pid;
+}
+
+static void live_remove(pid_t pid)
+{
+    for (int i = 0; i < n_live; i++)
+        if (live[i] == pid) {
+            live[i] = live[--n_live];
+            return;
+        }
+}
+
+int bench_proc_live(pid_t *out, int cap)
+{
+    int n = n_live < cap ? n_live : cap;
+    memcpy(out, live, (size_t)n * sizeof *out);
+    return n;
+}
 
 typedef struct msg_head {
     uint32_t type, len;
@@ -51,16 +79,28 @@ int bench_proc_spawn(bench_proc *p, int index, int nprocs, const bench_opts *o, 
         bench_rand_seed();
         bench_raise_nofile();
         fcntl(cmd[0], F_SETFL, O_NONBLOCK);
-        bench_child c = {.cmd_fd = cmd[0], .msg_fd = msg[1], .index = index, .nprocs = nprocs, .o = o};
+        bench_child c = {.cmd_io = {.fd = cmd[0]}, .msg_fd = msg[1], .index = index, .nprocs = nprocs, .o = o};
         fflush(stdout);
         _exit(fn(&c));
     }
     close(cmd[0]);
     close(msg[1]);
+    live_add(pid);
     p->pid = pid;
     p->cmd_fd = cmd[1];
     p->msg_fd = msg[0];
     p->index = index;
+    return 0;
+}
+
+int bench_proc_spawn_all(bench_proc *ps, int n, const bench_opts *o, bench_child_main fn)
+{
+    for (int i = 0; i < n; i++) {
+        if (bench_proc_spawn(&ps[i], i, n, o, fn) < 0) {
+            bench_proc_kill(ps, i);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -154,10 +194,12 @@ int bench_proc_collect(bench_proc *ps, int n, char cmd, bench_result *sum, uint6
         int r = 0;
         while (r == 0 && h.type != BM_RESULT)
             r = read_msg(&ps[i], &h, &payload, deadline);
-        if (r == 0)
+        if (r == 0) {
             add_result(&payload, sum, extra, n_extra);
-        else
-            rc = -1, fprintf(stderr, "herald_bench: worker %d sent no result\n", (int)ps[i].pid);
+        } else {
+            rc = -1;
+            fprintf(stderr, "herald_bench: worker %d sent no result\n", (int)ps[i].pid);
+        }
     }
     hd_buf_deinit(&payload);
     return rc;
@@ -172,6 +214,7 @@ void bench_proc_reap(bench_proc *ps, int n)
         close(ps[i].msg_fd);
         int st;
         waitpid(ps[i].pid, &st, 0);
+        live_remove(ps[i].pid);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             fprintf(stderr, "herald_bench: worker %d ended with status %d\n", (int)ps[i].pid, st);
         ps[i].pid = 0;
@@ -209,12 +252,27 @@ void bench_child_post_result(bench_child *c, const bench_result *r, const uint64
     hd_free(buf);
 }
 
-size_t bench_child_read_cmds(bench_child *c, char *cmds, size_t cap)
+static void child_on_cmd(bench_io *io, uint32_t events)
 {
-    ssize_t r = read(c->cmd_fd, cmds, cap);
-    if (r == 0) {
-        cmds[0] = 'q'; /* parent gone */
-        return 1;
+    bench_child *c = (bench_child *)io;
+    char cmds[64];
+    ssize_t r = read(io->fd, cmds, sizeof cmds);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (r <= 0) { /* the parent is gone */
+        bench_loop_close(c->loop, io);
+        c->on_cmd(c->cmd_arg, 'q');
+        return;
     }
-    return r > 0 ? (size_t)r : 0;
+    for (ssize_t i = 0; i < r; i++)
+        c->on_cmd(c->cmd_arg, cmds[i]);
+}
+
+void bench_child_watch(bench_child *c, bench_loop *l, void (*fn)(void *arg, char cmd), void *arg)
+{
+    c->cmd_io.cb = child_on_cmd;
+    c->loop = l;
+    c->on_cmd = fn;
+    c->cmd_arg = arg;
+    bench_loop_add(l, &c->cmd_io, EPOLLIN);
 }
