@@ -88,7 +88,7 @@ struct hd_session {
     uint64_t auth_deadline_ms; /* enable_user_authentication: 0 = none */
 
     hd_sub **subs;
-    uint16_t n_subs, cap_subs;
+    uint32_t n_subs, cap_subs; /* bounded by max_subscriptions_per_connection (+ signin memberships) */
     char *user_id;        /* signed in as */
     char *user_info_json; /* from the signin user_data */
 

@@ -199,7 +199,7 @@ void hd_local_remove(hd_sub *sub)
         hd_map_remove(&s->io->local[s->app->index], lc->entry->key, lc->entry->key_len);
         hd_free(lc);
     }
-    for (uint16_t i = 0; i < s->n_subs; i++) {
+    for (uint32_t i = 0; i < s->n_subs; i++) {
         if (s->subs[i] == sub) {
             s->subs[i] = s->subs[--s->n_subs];
             break;

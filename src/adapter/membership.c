@@ -102,6 +102,7 @@ void hd_membership_leave(hd_server *srv, hd_app *app, unsigned thread, hd_channe
                          const char *user_id_json)
 {
     hd_leave_result lr;
+    hd_channel_order_lock(ch);
     hd_channel_leave(ch, thread, user_key, user_key ? strlen(user_key) : 0, &lr);
     const char *name = hd_channel_name(ch);
     if (name[0] == '#') {
@@ -121,5 +122,6 @@ void hd_membership_leave(hd_server *srv, hd_app *app, unsigned thread, hd_channe
         else
             send_subscription_count(srv, app, ch, lr.subscribers);
     }
-    hd_registry_release(app->registry, ch);
+    hd_channel_order_unlock(ch);
+    hd_registry_release(app->registry, ch); /* after unlocking: this may free ch */
 }

@@ -97,6 +97,9 @@ static uint32_t gather(hd_session *s, size_t *out_len)
 {
     unsigned char *base = s->io->scratch + LWS_PRE, *p = base;
     uint32_t n = 0;
+    hd_msg *first = s->outq[s->oq_head], *second = s->outq[(s->oq_head + 1) % s->oq_cap];
+    if ((size_t)first->len + second->len + 20 > HD_SCRATCH_SIZE)
+        return 0; /* not two frames' worth: the plain path, no copy */
     while (n < s->oq_count && n < GATHER_MAX_FRAMES) {
         hd_msg *m = s->outq[(s->oq_head + n) % s->oq_cap];
         if ((size_t)(p - base) + m->len + 10 > HD_SCRATCH_SIZE)
@@ -112,8 +115,8 @@ static uint32_t gather(hd_session *s, size_t *out_len)
 
 static int write_some(hd_session *s)
 {
-    size_t len;
-    uint32_t n = gather(s, &len);
+    size_t len = 0;
+    uint32_t n = s->oq_count >= 2 ? gather(s, &len) : 0; /* one frame: no copy */
     if (n >= 2) {
         if (lws_write(s->wsi, s->io->scratch + LWS_PRE, len, LWS_WRITE_RAW) < 0)
             return -1;

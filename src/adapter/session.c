@@ -53,7 +53,7 @@ void hd_session_close(hd_session *s, uint16_t code, const char *reason)
 
 hd_sub *hd_session_find_sub(hd_session *s, const char *channel, size_t len)
 {
-    for (uint16_t i = 0; i < s->n_subs; i++) {
+    for (uint32_t i = 0; i < s->n_subs; i++) {
         hd_channel *ch = s->subs[i]->ch;
         if (hd_channel_name_len(ch) == len && memcmp(hd_channel_name(ch), channel, len) == 0)
             return s->subs[i];
@@ -80,7 +80,7 @@ static bool auth_deadline_passed(hd_session *s, uint64_t now)
         return false;
     if (s->user_id)
         return false;
-    for (uint16_t i = 0; i < s->n_subs; i++)
+    for (uint32_t i = 0; i < s->n_subs; i++)
         if (hd_channel_needs_auth(hd_channel_get_type(s->subs[i]->ch).kind))
             return false;
     return true;

@@ -37,9 +37,11 @@ static void join_internal(hd_session *s, const char *prefix, const char *user_id
         hd_app *app = s->app;
         hd_channel *ch = hd_registry_acquire(app->registry, name.data, name.len, true);
         hd_join_result jr;
+        hd_channel_order_lock(ch);
         hd_channel_join(ch, s->io->index, NULL, 0, NULL, &jr);
         hd_local_add(s, ch);
         hd_membership_after_join(s->io->srv, app, ch, &jr, NULL, s->socket_id);
+        hd_channel_order_unlock(ch);
     }
     hd_buf_deinit(&name);
 }

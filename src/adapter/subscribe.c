@@ -79,14 +79,14 @@ static bool verify_auth(hd_session *s, const sub_request *r, cJSON *data, const 
 /* user_id as the dedup key (string form) and as raw JSON (type kept). */
 static bool presence_user_id(cJSON *uid, sub_request *r)
 {
-    char num[64];
     if (cJSON_IsString(uid) && uid->valuestring[0] && strlen(uid->valuestring) <= 128) {
         r->user_key = hd_strdup(uid->valuestring);
         r->user_id_json = cJSON_PrintUnformatted(uid);
     } else if (cJSON_IsNumber(uid)) {
-        snprintf(num, sizeof num, "%.17g", uid->valuedouble);
-        r->user_key = hd_strdup(num);
-        r->user_id_json = hd_strdup(num);
+        /* the JSON text cJSON prints (integers as integers) is both the
+         * echoed value and the dedup key */
+        r->user_id_json = cJSON_PrintUnformatted(uid);
+        r->user_key = r->user_id_json ? hd_strdup(r->user_id_json) : NULL;
     } else {
         return false;
     }
@@ -194,7 +194,9 @@ static void join(hd_session *s, sub_request *r)
     hd_buf presence;
     hd_buf_init(&presence);
     hd_join_result jr;
+    hd_channel_order_lock(ch);
     if (hd_channel_join(ch, s->io->index, &m, app->cfg->max_presence_members_per_channel, &presence, &jr)) {
+        hd_channel_order_unlock(ch);
         subscription_error(s, r->channel, "LimitReached", "The presence channel is full", 4100);
         hd_registry_release(app->registry, ch);
         hd_buf_deinit(&presence);
@@ -206,6 +208,7 @@ static void join(hd_session *s, sub_request *r)
     if (r->type.cache)
         send_cache(s, ch);
     hd_membership_after_join(s->io->srv, app, ch, &jr, r->user_key ? &m : NULL, s->socket_id);
+    hd_channel_order_unlock(ch); /* the subscription's reference keeps ch alive */
     sub->user_key = r->user_key;
     sub->user_id_json = r->user_id_json;
     r->user_key = r->user_id_json = NULL;
@@ -227,6 +230,10 @@ void hd_handle_subscribe(hd_session *s, cJSON *data)
         hd_buf_printf(&msg, "Existing subscription to channel %s", r.channel);
         hd_session_send_error(s, 0, msg.data);
         hd_buf_deinit(&msg);
+        return;
+    }
+    if (!existing && s->n_subs >= s->io->srv->cfg->max_subscriptions_per_connection) {
+        subscription_error(s, r.channel, "LimitReached", "Too many subscriptions on this connection", 4100);
         return;
     }
     if (authorise(s, &r, data)) {

@@ -182,6 +182,16 @@ bool hd_channel_cache_load(hd_channel *ch, uint64_t now_ms, hd_buf *out, uint64_
     return live;
 }
 
+void hd_channel_order_lock(hd_channel *ch)
+{
+    pthread_mutex_lock(&ch->order);
+}
+
+void hd_channel_order_unlock(hd_channel *ch)
+{
+    pthread_mutex_unlock(&ch->order);
+}
+
 bool hd_channel_count_update_due(hd_channel *ch, uint32_t subscribers, uint64_t now_ms)
 {
     if (subscribers <= HD_COUNT_THROTTLE_ABOVE)

@@ -18,8 +18,9 @@
  * string form) with a socket refcount and the first user_info received,
  * and the last cached event for cache channels.
  *
- * Lock order: shard lock -> channel lock. A channel lock is never held
- * while taking a shard lock, and no callback runs under a channel lock.
+ * Lock order: order lock -> shard lock -> channel lock. A channel lock is
+ * never held while taking a shard lock, and no callback runs under a
+ * channel lock.
  *
  * THREADING
  * ---------
@@ -116,6 +117,17 @@ bool hd_channel_has_member(hd_channel *ch, const char *user_key, size_t len);
 void hd_channel_cache_store(hd_channel *ch, const char *frame, size_t len, uint64_t expires_ms);
 /* Append the cached frame to out and return true, or false when empty/expired. */
 bool hd_channel_cache_load(hd_channel *ch, uint64_t now_ms, hd_buf *out, uint64_t *ttl_left_ms);
+
+/* The order lock serialises a channel's transitions together with their
+ * announcements: hold it around join/leave and the publishing of what they
+ * crossed (member_added, member_removed, watchlist online/offline), so
+ * every io thread's inbox receives those events in the order they happened
+ * (a user leaving on one thread and rejoining on another can otherwise be
+ * announced added-then-removed). It may be held while publishing (which
+ * takes shard and channel locks), never the other way round. The caller
+ * must hold a reference for as long as it holds the lock. */
+void hd_channel_order_lock(hd_channel *ch);
+void hd_channel_order_unlock(hd_channel *ch);
 
 /* subscription_count throttle (§4.5): true when an update with this count
  * should go out now (always at <= 100 subscribers, else at most every 5 s). */

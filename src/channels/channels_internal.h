@@ -20,6 +20,7 @@ struct hd_channel {
     uint32_t refs;        /* {shard lock} */
     hd_channel_type type; /* immutable */
 
+    pthread_mutex_t order; /* see hd_channel_order_lock() */
     pthread_mutex_t lock;
     uint32_t subscribers;                   /* {lock} */
     uint32_t per_thread[HD_MAX_IO_THREADS]; /* {lock} */

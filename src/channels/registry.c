@@ -43,6 +43,7 @@ static void channel_free(hd_channel *ch)
     hd_map_deinit(&ch->members);
     hd_free(ch->cache_frame);
     pthread_mutex_destroy(&ch->lock);
+    pthread_mutex_destroy(&ch->order);
     hd_free(ch);
 }
 
@@ -65,6 +66,7 @@ static hd_channel *channel_new(const char *name, size_t len)
 {
     hd_channel *ch = hd_calloc(1, sizeof *ch);
     pthread_mutex_init(&ch->lock, NULL);
+    pthread_mutex_init(&ch->order, NULL);
     hd_map_init(&ch->members);
     if (hd_channel_classify(name, len, len, &ch->type) != 0) {
         /* internal names (#watch-...) are not client-valid: public, no cache */

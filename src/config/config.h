@@ -80,6 +80,7 @@ typedef struct hd_config {
     uint32_t io_threads;            /* 0 = CPU count (herald key) */
     uint32_t max_outbound_buffer_kb;/* per socket; slow consumers closed past it (herald key) */
     uint32_t max_http_body_kb;      /* HTTP API request bodies (herald key) */
+    uint32_t max_subscriptions_per_connection; /* channels one socket may join, 1000 (herald key) */
     char *log_level;                /* "error" | "warn" | "notice" | "info" | "debug" (herald key) */
     bool debug;                     /* sockudo key: true = log_level debug */
     /* seconds, 30: the apps' user_authentication_timeout when an app leaves

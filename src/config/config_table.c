@@ -60,6 +60,8 @@ const hd_cfg_row hd_config__rows[] = {
      .max = 10240, .def = 100, .alias_of = "max_message_size_kb"},
     U32_ROW("max_outbound_buffer_kb", "HERALD_MAX_OUTBOUND_BUFFER_KB", max_outbound_buffer_kb, 16, 1048576, 1024),
     U32_ROW("max_http_body_kb", "HERALD_MAX_HTTP_BODY_KB", max_http_body_kb, 1, 1048576, 1024),
+    U32_ROW("max_subscriptions_per_connection", "HERALD_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+            max_subscriptions_per_connection, 1, 65535, 1000),
     U32_ROW("user_authentication_timeout", "HERALD_USER_AUTHENTICATION_TIMEOUT", user_authentication_timeout, 1,
             86400, 30),
 

@@ -82,7 +82,7 @@ static bool channel_arg(hd_http_ctx *c, hd_channel_type *t)
                        (unsigned)c->cfg->max_channel_name_length);
         return false;
     }
-    if (rc != 0) {
+    if (rc != 0 || t->kind == HD_CHANNEL_SERVER_TO_USER) { /* per-user channels are not channels to query */
         hd_http__error(c->res, 400, "Invalid channel name");
         return false;
     }

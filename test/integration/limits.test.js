@@ -19,7 +19,7 @@ const CONN = { id: 'conn-id', key: 'conn-key', secret: 'conn-secret', max_connec
 
 let server;
 before(async () => {
-  server = await h.startServer({ max_message_size_kb: 4, apps: [LIM, CONN] });
+  server = await h.startServer({ max_message_size_kb: 4, max_subscriptions_per_connection: 3, apps: [LIM, CONN] });
 });
 after(async () => { if (server) await server.stop(); });
 
@@ -127,4 +127,20 @@ test('max_message_size_kb=4: an 8 KB message closes the socket with 1009', async
   assert.equal(info.code, 1009);
   await other.roundTrip();
   other.close();
+});
+
+test('max_subscriptions_per_connection=3: the 4th subscribe is LimitReached, the socket and its 3 channels keep working', async () => {
+  const c = await h.connectRaw(server, { key: LIM.key });
+  const names = [h.uniq('s1'), h.uniq('s2'), h.uniq('s3'), h.uniq('s4')];
+  for (const n of names.slice(0, 3)) await c.subscribeOk(n);
+  c.subscribe(names[3]);
+  const err = await c.waitFor((m) => m.event === 'pusher:subscription_error' && m.channel === names[3]);
+  assert.equal(err.data.type, 'LimitReached');
+  // after an unsubscribe there is room again
+  c.unsubscribe(names[0]);
+  await c.subscribeOk(names[3]);
+  await h.apiTrigger(server, { name: 'ev', channels: [names[3]], data: 'x' }, { app: LIM });
+  await c.waitFor((m) => m.event === 'ev' && m.channel === names[3]);
+  assert.equal(c.closeInfo, null);
+  c.close();
 });
