@@ -82,7 +82,8 @@ struct hd_session {
     struct lws *wsi;
     struct hd_io_thread *io;
     hd_app *app;
-    hd_session *prev, *next; /* io->sessions */
+    hd_session *prev, *next;           /* io->sessions, ordered by last_rx_ms (idle.c) */
+    hd_session *auth_prev, *auth_next; /* io->auth_pending while auth_deadline_ms != 0 */
     char socket_id[32];
     uint64_t last_rx_ms;
     uint64_t auth_deadline_ms; /* enable_user_authentication: 0 = none */
@@ -139,7 +140,9 @@ typedef struct hd_io_thread {
     pthread_mutex_t inbox_lock;
     hd_inbox_item *inbox_head, *inbox_tail; /* {inbox_lock} */
     hd_map *local;        /* per app: name -> hd_local_channel (this thread only) */
-    hd_session *sessions; /* this thread's WebSocket sessions */
+    hd_session *sessions, *sessions_tail; /* WebSocket sessions, least recently active first */
+    hd_session *auth_pending;             /* sessions with an authorized-connection deadline */
+    lws_sorted_usec_list_t idle_sul;
     atomic_bool alive;
     lws_sorted_usec_list_t sweep_sul;
     hd_io_stats stats;
@@ -182,8 +185,7 @@ hd_sub *hd_session_find_sub(hd_session *s, const char *channel, size_t len);
 void hd_session_established(hd_session *s, struct lws *wsi, struct hd_io_thread *io);
 void hd_session_receive(hd_session *s, const char *in, size_t len);
 int hd_session_writable(hd_session *s);
-void hd_session_timer(hd_session *s);
-void hd_session_touch(hd_session *s);
+void hd_session_touch(hd_session *s); /* something arrived: activity (idle.c) */
 void hd_session_closed(hd_session *s);
 void hd_session_outq_clear(hd_session *s);
 
@@ -207,6 +209,13 @@ void hd_handle_client_event(hd_session *s, const char *event, struct cJSON *root
 
 /* ---- disconnect (disconnect.c) ---- */
 void hd_session_disconnect(hd_session *s);
+
+/* ---- idle.c ---- */
+#define HD_IDLE_TICK_MS 250
+void hd_idle_link(hd_session *s);
+void hd_idle_unlink(hd_session *s);
+void hd_idle_auth_deadline(hd_session *s, uint64_t deadline_ms);
+void hd_idle_tick(hd_io_thread *io);
 
 /* ---- listener.c ---- */
 int hd_listener_adopt(hd_io_thread *io, int fd);

@@ -85,10 +85,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return s->kind == HD_CONN_WS ? hd_session_writable(s) : 0;
-    case LWS_CALLBACK_TIMER:
-        if (s && s->kind == HD_CONN_WS)
-            hd_session_timer(s);
-        return 0;
     case LWS_CALLBACK_CLOSED:
         if (s && s->kind == HD_CONN_WS)
             hd_session_closed(s);
@@ -124,6 +120,13 @@ static void sweep(lws_sorted_usec_list_t *sul)
     for (size_t i = 0; i < srv->n_apps; i++)
         hd_registry_sweep(srv->apps[i].registry, hd_mono_ms());
     lws_sul_schedule(io->ctx, 0, &io->sweep_sul, sweep, SWEEP_INTERVAL_US);
+}
+
+static void idle_tick(lws_sorted_usec_list_t *sul)
+{
+    hd_io_thread *io = lws_container_of(sul, hd_io_thread, idle_sul);
+    hd_idle_tick(io);
+    lws_sul_schedule(io->ctx, 0, &io->idle_sul, idle_tick, HD_IDLE_TICK_MS * LWS_US_PER_MS);
 }
 
 static int context_create(hd_server *srv, hd_io_thread *io)
@@ -245,6 +248,7 @@ static void *io_main(void *arg)
     atomic_store(&io->alive, true);
     if (io->index == 0)
         lws_sul_schedule(io->ctx, 0, &io->sweep_sul, sweep, SWEEP_INTERVAL_US);
+    lws_sul_schedule(io->ctx, 0, &io->idle_sul, idle_tick, HD_IDLE_TICK_MS * LWS_US_PER_MS);
     while (!atomic_load(&io->srv->exiting))
         if (lws_service(io->ctx, 0) < 0)
             break;

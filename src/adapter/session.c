@@ -5,18 +5,14 @@
  * ------
  * A server-side close first flushes what is queued (the pusher:error
  * explaining it) and then sends the close frame from the writable
- * callback (outq.c). The activity timer re-arms itself from the last
- * inbound frame: outbound traffic never counts as activity.
+ * callback (outq.c). Activity (§8) is tracked in idle.c.
  *
  * THREADING
  * ---------
  * Only the io thread that owns the session calls these functions.
  */
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "adapter_internal.h"
 
@@ -59,81 +55,6 @@ hd_sub *hd_session_find_sub(hd_session *s, const char *channel, size_t len)
             return s->subs[i];
     }
     return NULL;
-}
-
-/* ---- activity timer (§8) ---- */
-
-static void timer_arm(hd_session *s, uint64_t in_ms)
-{
-    lws_set_timer_usecs(s->wsi, (lws_usec_t)in_ms * 1000);
-}
-
-void hd_session_touch(hd_session *s)
-{
-    s->last_rx_ms = hd_mono_ms();
-    s->ping_sent = false;
-}
-
-static bool auth_deadline_passed(hd_session *s, uint64_t now)
-{
-    if (!s->auth_deadline_ms || now < s->auth_deadline_ms)
-        return false;
-    if (s->user_id)
-        return false;
-    for (uint32_t i = 0; i < s->n_subs; i++)
-        if (hd_channel_needs_auth(hd_channel_get_type(s->subs[i]->ch).kind))
-            return false;
-    return true;
-}
-
-/* lws answers WebSocket ping frames itself and tells no callback, yet a
- * ping is activity (§8). The kernel knows when data last arrived on the
- * socket, so ask it before deciding the connection is idle. */
-static void touch_from_tcp(hd_session *s, uint64_t now)
-{
-    struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    if (getsockopt(lws_get_socket_fd(s->wsi), IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
-        return;
-    uint64_t last = now > ti.tcpi_last_data_recv ? now - ti.tcpi_last_data_recv : 0;
-    if (last > s->last_rx_ms + 50) { /* data we did not see as a message: a control frame */
-        s->last_rx_ms = last;
-        s->ping_sent = false;
-    }
-}
-
-/* LWS_CALLBACK_TIMER */
-void hd_session_timer(hd_session *s)
-{
-    const hd_config *cfg = s->io->srv->cfg;
-    uint64_t now = hd_mono_ms(), idle_ms = (uint64_t)cfg->activity_timeout * 1000u;
-    if (now - s->last_rx_ms >= idle_ms)
-        touch_from_tcp(s, now);
-    if (auth_deadline_passed(s, now)) {
-        hd_session_send_error(s, 4009, "Connection not authorized within timeout");
-        hd_session_close(s, 4009, "Connection not authorized within timeout");
-        return;
-    }
-    if (s->auth_deadline_ms && now < s->auth_deadline_ms && !s->user_id)
-        idle_ms = idle_ms < s->auth_deadline_ms - now ? idle_ms : s->auth_deadline_ms - now;
-    uint64_t since = now - s->last_rx_ms;
-    if (s->ping_sent) {
-        if (since >= (uint64_t)cfg->activity_timeout * 1000u + (uint64_t)cfg->pong_timeout * 1000u) {
-            hd_session_close(s, 4201, "Pong reply not received");
-            return;
-        }
-        timer_arm(s, (uint64_t)cfg->activity_timeout * 1000u + (uint64_t)cfg->pong_timeout * 1000u - since);
-        return;
-    }
-    if (since >= (uint64_t)cfg->activity_timeout * 1000u) {
-        static const char ping[] = "{\"event\":\"pusher:ping\",\"data\":\"{}\"}";
-        hd_session_send_text(s, ping, sizeof ping - 1);
-        s->ping_sent = true;
-        timer_arm(s, (uint64_t)cfg->pong_timeout * 1000u);
-        return;
-    }
-    uint64_t left = (uint64_t)cfg->activity_timeout * 1000u - since;
-    timer_arm(s, left < idle_ms ? left : idle_ms);
 }
 
 /* ---- handshake (§1) ---- */
@@ -226,11 +147,7 @@ void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
     hd_server *srv = io->srv;
     uint64_t seq = atomic_fetch_add(&srv->next_socket, 1);
     snprintf(s->socket_id, sizeof s->socket_id, "%u.%llu", srv->node_id, (unsigned long long)seq);
-    s->next = io->sessions;
-    if (io->sessions)
-        io->sessions->prev = s;
-    io->sessions = s;
-    hd_session_touch(s);
+    hd_idle_link(s);
     const char *why = NULL;
     int code = handshake_check(s, &why);
     if (!code && !quota_take(s->app)) {
@@ -245,9 +162,8 @@ void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
     s->established = true;
     HD_STAT_ADD(io, connections_opened, 1);
     if (s->app->cfg->enable_user_authentication)
-        s->auth_deadline_ms = s->last_rx_ms + (uint64_t)s->app->cfg->user_authentication_timeout * 1000u;
+        hd_idle_auth_deadline(s, s->last_rx_ms + (uint64_t)s->app->cfg->user_authentication_timeout * 1000u);
     send_established(s);
-    hd_session_timer(s);
 }
 
 /* ---- inbound (§2) ---- */
@@ -291,14 +207,7 @@ void hd_session_receive(hd_session *s, const char *in, size_t len)
 /* LWS_CALLBACK_CLOSED: runs once per session. */
 void hd_session_closed(hd_session *s)
 {
-    hd_io_thread *io = s->io;
-    if (s->prev)
-        s->prev->next = s->next;
-    else if (io->sessions == s)
-        io->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->prev = s->next = NULL;
+    hd_idle_unlink(s);
     hd_session_disconnect(s);
     if (s->established)
         atomic_fetch_sub(&s->app->connections, 1);
