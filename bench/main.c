@@ -1,0 +1,275 @@
+/* main.c - herald_bench: command line, scenario defaults, dispatch.
+ *
+ *   herald_bench SCENARIO [options]     (herald_bench --help lists them)
+ *
+ * DESIGN
+ * ------
+ * Options are parsed once in the parent, before any fork, into one
+ * bench_opts that every worker inherits. Options left unset get the
+ * scenario's own default (0 / negative sentinels below). The target must be
+ * loopback; so must the metrics endpoint.
+ *
+ * THREADING
+ * ---------
+ * Parent process, before the workers exist.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "bench.h"
+
+typedef struct scenario {
+    const char *name;
+    int (*run)(const bench_opts *o);
+    uint32_t conns, channels;
+    double rate, duration;
+} scenario;
+
+static const scenario scenarios[] = {
+    {"connect", bench_run_connect, 10000, 0, 0, 0},
+    {"fanout", bench_run_fanout, 1000, 10, 400, 20},
+    {"client-events", bench_run_client_events, 1000, 0, 10, 20},
+    {"churn", bench_run_churn, 0, 10, 0, 20},
+    {"storm", bench_run_storm, 19000, 0, 0, 0},
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: herald_bench SCENARIO [options]\n"
+          "scenarios: connect fanout client-events churn storm\n"
+          "target:\n"
+          "  --host H (127.0.0.1; loopback only)  --port P (6001)\n"
+          "  --app-id ID --app-key KEY --app-secret SECRET   (app-id/app-key/app-secret)\n"
+          "  --server-pid PID      read the server's RSS and CPU from /proc\n"
+          "  --metrics-url H:P     herald's Prometheus endpoint (storm: cleanup fallbacks)\n"
+          "load:\n"
+          "  -n, --conns N         connections (connect 10000, fanout/client-events 1000, storm 19000)\n"
+          "  --channels C          channels (fanout 10, client-events N/2, churn 10, storm N/50)\n"
+          "  --connect-rate R      new connections/s over all workers (2000)\n"
+          "  --inflight K          handshakes in flight per worker (256)\n"
+          "  --rate R              fanout: events/s, 0 = as fast as possible (400);\n"
+          "                        client-events: events/s per client (10); connect: = --connect-rate\n"
+          "  --duration S          measured phase (fanout/client-events/churn 20)\n"
+          "  --hold S              connect: keep the connections idle this long (10)\n"
+          "  --publishers K        fanout: HTTP API connections (8)\n"
+          "  --payload B           padding bytes in each event's data (0)\n"
+          "  --concurrency K       churn: parallel loops (50)\n"
+          "  --rst                 churn: disconnect with RST (default: close handshake)\n"
+          "  --warmup S            churn: cycles before the RSS baseline (3)\n"
+          "  --settle S            churn/storm: wait before the 'settled' RSS (2)\n"
+          "  --rounds K            storm: storms in a row (2)\n"
+          "  --probe-rate R        storm: probe connections/s (100)\n"
+          "  --procs K             client worker processes (auto: one per 15000 connections)\n"
+          "  --source-ips K        bind clients to 127.0.0.1..127.0.0.K (IPv4; for > 28000 connections)\n"
+          "  --tag T               channel name tag (random)\n",
+          f);
+}
+
+enum {
+    OPT_HOST = 256, OPT_PORT, OPT_APP_ID, OPT_APP_KEY, OPT_APP_SECRET, OPT_PID, OPT_METRICS, OPT_CHANNELS,
+    OPT_CRATE, OPT_INFLIGHT, OPT_RATE, OPT_DURATION, OPT_HOLD, OPT_PUBLISHERS, OPT_PAYLOAD, OPT_CONC, OPT_RST,
+    OPT_WARMUP, OPT_SETTLE, OPT_ROUNDS, OPT_PROBE, OPT_PROCS, OPT_TAG, OPT_SRC,
+};
+
+static const struct option long_opts[] = {
+    {"host", required_argument, 0, OPT_HOST},
+    {"port", required_argument, 0, OPT_PORT},
+    {"app-id", required_argument, 0, OPT_APP_ID},
+    {"app-key", required_argument, 0, OPT_APP_KEY},
+    {"app-secret", required_argument, 0, OPT_APP_SECRET},
+    {"server-pid", required_argument, 0, OPT_PID},
+    {"metrics-url", required_argument, 0, OPT_METRICS},
+    {"conns", required_argument, 0, 'n'},
+    {"channels", required_argument, 0, OPT_CHANNELS},
+    {"connect-rate", required_argument, 0, OPT_CRATE},
+    {"inflight", required_argument, 0, OPT_INFLIGHT},
+    {"rate", required_argument, 0, OPT_RATE},
+    {"duration", required_argument, 0, OPT_DURATION},
+    {"hold", required_argument, 0, OPT_HOLD},
+    {"publishers", required_argument, 0, OPT_PUBLISHERS},
+    {"payload", required_argument, 0, OPT_PAYLOAD},
+    {"concurrency", required_argument, 0, OPT_CONC},
+    {"rst", no_argument, 0, OPT_RST},
+    {"warmup", required_argument, 0, OPT_WARMUP},
+    {"settle", required_argument, 0, OPT_SETTLE},
+    {"rounds", required_argument, 0, OPT_ROUNDS},
+    {"probe-rate", required_argument, 0, OPT_PROBE},
+    {"procs", required_argument, 0, OPT_PROCS},
+    {"tag", required_argument, 0, OPT_TAG},
+    {"source-ips", required_argument, 0, OPT_SRC},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
+typedef struct raw_opts {
+    const char *host, *metrics;
+    int port;
+} raw_opts;
+
+static void opts_defaults(bench_opts *o, raw_opts *raw)
+{
+    memset(o, 0, sizeof *o);
+    raw->host = "127.0.0.1";
+    raw->metrics = NULL;
+    raw->port = 6001;
+    o->t.app_id = "app-id";
+    o->t.app_key = "app-key";
+    o->t.app_secret = "app-secret";
+    o->connect_rate = 2000;
+    o->inflight = 256;
+    o->rate = -1;
+    o->duration = -1;
+    o->hold = 10;
+    o->warmup = 3;
+    o->settle = 2;
+    o->publishers = 8;
+    o->concurrency = 50;
+    o->rounds = 2;
+    o->probe_rate = 100;
+    unsigned char r[3] = {0, 0, 0};
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        r[0] = (unsigned char)getpid();
+    snprintf(o->tag, sizeof o->tag, "b%02x%02x%02x", r[0], r[1], r[2]);
+}
+
+static int opt_apply(bench_opts *o, raw_opts *raw, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_HOST: raw->host = arg; break;
+    case OPT_PORT: raw->port = atoi(arg); break;
+    case OPT_APP_ID: o->t.app_id = arg; break;
+    case OPT_APP_KEY: o->t.app_key = arg; break;
+    case OPT_APP_SECRET: o->t.app_secret = arg; break;
+    case OPT_PID: o->server_pid = (pid_t)atoi(arg); break;
+    case OPT_METRICS: raw->metrics = arg; break;
+    case 'n': o->conns = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_CHANNELS: o->channels = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_CRATE: o->connect_rate = atof(arg); break;
+    case OPT_INFLIGHT: o->inflight = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_RATE: o->rate = atof(arg); break;
+    case OPT_DURATION: o->duration = atof(arg); break;
+    case OPT_HOLD: o->hold = atof(arg); break;
+    case OPT_PUBLISHERS: o->publishers = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_PAYLOAD: o->payload = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_CONC: o->concurrency = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_RST: o->rst = true; break;
+    case OPT_WARMUP: o->warmup = atof(arg); break;
+    case OPT_SETTLE: o->settle = atof(arg); break;
+    case OPT_ROUNDS: o->rounds = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_PROBE: o->probe_rate = atof(arg); break;
+    case OPT_PROCS: o->procs = atoi(arg); break;
+    case OPT_TAG: snprintf(o->tag, sizeof o->tag, "%s", arg); break;
+    case OPT_SRC: o->source_ips = (uint32_t)strtoul(arg, NULL, 10); break;
+    case 'h': usage(stdout); exit(0);
+    default: return -1;
+    }
+    return 0;
+}
+
+/* Fill what the user left unset with the scenario's defaults. */
+static void scenario_defaults(bench_opts *o, const scenario *s)
+{
+    if (o->conns == 0)
+        o->conns = s->conns;
+    bool ce = strcmp(s->name, "client-events") == 0;
+    if (o->channels == 0)
+        o->channels = s->channels ? s->channels : o->conns / (ce ? 2 : 50);
+    if (o->channels == 0)
+        o->channels = 1;
+    if (o->rate < 0)
+        o->rate = s->rate;
+    if (strcmp(s->name, "connect") == 0 && o->rate > 0)
+        o->connect_rate = o->rate;
+    if (o->duration < 0)
+        o->duration = s->duration;
+    if (o->inflight == 0)
+        o->inflight = 1;
+    if (o->publishers == 0)
+        o->publishers = 1;
+    if (o->rounds == 0)
+        o->rounds = 1;
+}
+
+static int resolve_all(bench_opts *o, const raw_opts *raw)
+{
+    if (bench_target_resolve(&o->t, raw->host, raw->port) < 0)
+        return -1;
+    if (!raw->metrics)
+        return 0;
+    char host[64];
+    const char *colon = strrchr(raw->metrics, ':');
+    const char *start = strncmp(raw->metrics, "http://", 7) == 0 ? raw->metrics + 7 : raw->metrics;
+    if (!colon || colon < start || (size_t)(colon - start) >= sizeof host) {
+        fprintf(stderr, "herald_bench: --metrics-url wants HOST:PORT\n");
+        return -1;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - start), start);
+    if (bench_target_resolve(&o->metrics, host, atoi(colon + 1)) < 0)
+        return -1;
+    o->has_metrics = true;
+    return 0;
+}
+
+int bench_default_procs(const bench_opts *o, uint32_t conns)
+{
+    if (o->procs > 0)
+        return o->procs;
+    int n = (int)((conns + 14999) / 15000);
+    return n > 0 ? n : 1;
+}
+
+int bench_setup_timeout_ms(const bench_opts *o, uint32_t conns)
+{
+    double rate = o->connect_rate > 0 ? o->connect_rate : 1000;
+    return (int)((double)conns / rate * 1000.0) + 60000;
+}
+
+void bench_report_target(bench_report *r, const bench_opts *o)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s:%d", o->t.host, o->t.port);
+    bench_report_str(r, "target", buf, "target");
+    bench_report_str(r, "app_id", o->t.app_id, "app id");
+    bench_report_int(r, "server_pid", (uint64_t)(o->server_pid > 0 ? o->server_pid : 0), "server pid");
+    bench_report_str(r, "tag", o->tag, "channel tag");
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o;
+    raw_opts raw;
+    if (argc < 2 || argv[1][0] == '-') {
+        usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
+        return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    const scenario *s = NULL;
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+        if (strcmp(argv[1], scenarios[i].name) == 0)
+            s = &scenarios[i];
+    if (!s) {
+        fprintf(stderr, "herald_bench: unknown scenario '%s'\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    opts_defaults(&o, &raw);
+    o.scenario = s->name;
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "n:h", long_opts, NULL)) != -1)
+        if (opt_apply(&o, &raw, c, optarg) < 0) {
+            usage(stderr);
+            return 2;
+        }
+    scenario_defaults(&o, s);
+    if (resolve_all(&o, &raw) < 0)
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    bench_rand_seed();
+    bench_raise_nofile();
+    bench_set_source_ips(o.source_ips > 254 ? 254 : o.source_ips);
+    return s->run(&o) == 0 ? 0 : 1;
+}
