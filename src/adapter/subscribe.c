@@ -169,7 +169,8 @@ static void send_cache(hd_session *s, hd_channel *ch)
         hd_buf_json_string(&b, hd_channel_name(ch), hd_channel_name_len(ch));
         hd_buf_append(&b, "}", 1);
         hd_session_send_text(s, b.data, b.len);
-        hd_webhooks_cache_miss(s->io->srv->webhooks, s->app->cfg, hd_channel_name(ch));
+        if (hd_channel_cache_miss_first(ch))
+            hd_webhooks_cache_miss(s->io->srv->webhooks, s->app->cfg, hd_channel_name(ch));
     }
     hd_buf_deinit(&b);
 }

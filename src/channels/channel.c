@@ -165,6 +165,7 @@ void hd_channel_cache_store(hd_channel *ch, const char *frame, size_t len, uint6
     ch->cache_frame = copy;
     ch->cache_len = len;
     ch->cache_expires_ms = expires_ms;
+    ch->cache_miss_reported = false;
     pthread_mutex_unlock(&ch->lock);
     hd_free(old);
 }
@@ -180,6 +181,15 @@ bool hd_channel_cache_load(hd_channel *ch, uint64_t now_ms, hd_buf *out, uint64_
     }
     pthread_mutex_unlock(&ch->lock);
     return live;
+}
+
+bool hd_channel_cache_miss_first(hd_channel *ch)
+{
+    pthread_mutex_lock(&ch->lock);
+    bool first = !ch->cache_miss_reported;
+    ch->cache_miss_reported = true;
+    pthread_mutex_unlock(&ch->lock);
+    return first;
 }
 
 void hd_channel_order_lock(hd_channel *ch)

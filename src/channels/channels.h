@@ -129,6 +129,10 @@ bool hd_channel_cache_load(hd_channel *ch, uint64_t now_ms, hd_buf *out, uint64_
 void hd_channel_order_lock(hd_channel *ch);
 void hd_channel_order_unlock(hd_channel *ch);
 
+/* True for the first cache miss since the cache was last filled (or the
+ * channel created): the cache_miss webhook is sent once per empty spell (§5). */
+bool hd_channel_cache_miss_first(hd_channel *ch);
+
 /* subscription_count throttle (§4.5): true when an update with this count
  * should go out now (always at <= 100 subscribers, else at most every 5 s). */
 bool hd_channel_count_update_due(hd_channel *ch, uint32_t subscribers, uint64_t now_ms);

@@ -29,6 +29,7 @@ struct hd_channel {
     size_t cache_len;                       /* {lock} */
     uint64_t cache_expires_ms;              /* {lock} */
     uint64_t count_sent_ms;                 /* {lock} */
+    bool cache_miss_reported;               /* {lock} since the cache was last filled */
 };
 
 void hd_channels__member_free(hd_presence_member *m);

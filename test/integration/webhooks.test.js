@@ -292,13 +292,19 @@ test('each event type arrives with its exact payload; filters and custom headers
     b.close();
   });
 
-  await t.test('cache_miss', async () => {
+  await t.test('cache_miss, once while the cache stays empty', async () => {
     const ch = h.uniq('cache-prices');
     const c = await h.connectRaw(srv);
     await c.subscribeOk(ch);
     const evs = await atLeast(() => all.on(ch).filter((e) => e.name === 'cache_miss'), 1);
     assert.equal(json(evs[0]), json({ name: 'cache_miss', channel: ch }));
+    const d = await h.connectRaw(srv);
+    await d.subscribeOk(ch); // a second miss on the still-empty cache
+    await d.waitFor((m) => m.event === 'pusher:cache_miss');
+    await h.sleep(300);
+    assert.equal(all.on(ch).filter((e) => e.name === 'cache_miss').length, 1);
     c.close();
+    d.close();
   });
 
   await t.test('filtered endpoint: only member events of presence-*-vip channels, with its custom header', async () => {
