@@ -138,6 +138,11 @@ static int context_create(hd_server *srv, hd_io_thread *io)
     info.protocols = protocols;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.user = io;
+    /* No lws validity timers: herald tracks activity itself (idle.c). lws'
+     * default policy arms one timer per connection in its sorted timer list,
+     * an O(connections) insert each time a connection proves valid. */
+    static const lws_retry_bo_t no_idle_policy = {.secs_since_valid_ping = 0, .secs_since_valid_hangup = 0};
+    info.retry_and_idle_policy = &no_idle_policy;
     info.count_threads = 1;
     info.max_http_header_data = 4096;
     info.timeout_secs = 10;
