@@ -99,8 +99,9 @@ struct hd_session {
 
     hd_buf rx; /* fragments of a message being assembled */
 
-    uint64_t rate_window_ms;
-    uint32_t rate_count;
+    uint64_t rate_refill_ms;  /* client-event token bucket (events.c) */
+    uint32_t rate_milli_tokens;
+    bool rate_started;
 
     hd_http_state *http; /* HD_CONN_HTTP only */
 };

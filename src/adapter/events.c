@@ -74,17 +74,28 @@ void hd_session_on_message(hd_session *s, const char *text, size_t len)
 
 /* ---- client events (§4.6) ---- */
 
+/* A token bucket of max_client_events_per_second tokens refilled
+ * continuously: a client pacing itself at exactly the limit is never
+ * refused (a fixed one-second window refuses 3-4 % of such events through
+ * jitter alone), a burst beyond it is. Tokens are kept in thousandths. */
 static bool rate_limited(hd_session *s)
 {
     uint32_t max = s->app->cfg->max_client_events_per_second;
     if (!max)
         return false;
-    uint64_t now = hd_mono_ms();
-    if (now - s->rate_window_ms >= 1000) {
-        s->rate_window_ms = now;
-        s->rate_count = 0;
+    uint64_t now = hd_mono_ms(), cap = (uint64_t)max * 1000u;
+    if (!s->rate_started) {
+        s->rate_started = true;
+        s->rate_milli_tokens = (uint32_t)cap;
+    } else {
+        uint64_t tokens = s->rate_milli_tokens + (now - s->rate_refill_ms) * max;
+        s->rate_milli_tokens = (uint32_t)(tokens < cap ? tokens : cap);
     }
-    return ++s->rate_count > max;
+    s->rate_refill_ms = now;
+    if (s->rate_milli_tokens < 1000)
+        return true;
+    s->rate_milli_tokens -= 1000;
+    return false;
 }
 
 /* Returns the subscription to relay on, or NULL after telling the client why not. */
