@@ -118,6 +118,9 @@ void bench_set_rst(int fd);
 long bench_raise_nofile(void);
 /* write() the whole buffer on a blocking fd; -1 on error. */
 int bench_write_all(int fd, const void *p, size_t n);
+/* Non-blocking: write what the socket takes of out and drop it from out.
+ * Returns 0 (all written, or EAGAIN), or -errno on a write error. */
+int bench_flush_out(int fd, hd_buf *out);
 
 /* ==== histograms and results (stats.c) ==== */
 

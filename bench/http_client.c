@@ -201,17 +201,7 @@ static int http_connect(bench_http *h)
 
 static void http_flush(bench_http *h)
 {
-    size_t off = 0;
-    while (off < h->out.len) {
-        ssize_t w = write(h->io.fd, h->out.data + off, h->out.len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    memmove(h->out.data, h->out.data + off, h->out.len - off);
-    h->out.len -= off;
+    bench_flush_out(h->io.fd, &h->out); /* a write error shows up as EOF on read */
     bench_loop_mod(h->loop, &h->io, EPOLLIN | (h->out.len ? EPOLLOUT : 0));
 }
 

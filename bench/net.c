@@ -127,6 +127,25 @@ long bench_raise_nofile(void)
     return (long)rl.rlim_cur;
 }
 
+int bench_flush_out(int fd, hd_buf *out)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (off < out->len) {
+        ssize_t w = write(fd, out->data + off, out->len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            rc = errno == EAGAIN ? 0 : -errno;
+            break;
+        }
+        off += (size_t)w;
+    }
+    memmove(out->data, out->data + off, out->len - off);
+    out->len -= off;
+    return rc;
+}
+
 int bench_write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;

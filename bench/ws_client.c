@@ -91,21 +91,11 @@ static void ws_want_out(bench_ws *ws, bool want)
 
 static void ws_flush(bench_ws *ws)
 {
-    size_t off = 0;
-    while (off < ws->out.len) {
-        ssize_t w = write(ws->io.fd, ws->out.data + off, ws->out.len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EAGAIN)
-            break;
-        if (w < 0) {
-            ws_fail(ws, -errno);
-            return;
-        }
-        off += (size_t)w;
+    int rc = bench_flush_out(ws->io.fd, &ws->out);
+    if (rc < 0) {
+        ws_fail(ws, rc);
+        return;
     }
-    memmove(ws->out.data, ws->out.data + off, ws->out.len - off);
-    ws->out.len -= off;
     ws_want_out(ws, ws->out.len > 0);
 }
 
