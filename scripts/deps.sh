@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libcurl4-openssl-dev libssl-dev
-            libhiredis-dev libcunit1-dev)
+            libhiredis-dev libcunit1-dev libev-dev libcap-dev dpkg-dev)
 TEST_PKGS=(nodejs npm redis-server curl)
 
 missing=()
@@ -24,6 +24,8 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+scripts/build-lws.sh
 
 if [[ "${1:-build}" == test ]]; then
   for d in test/integration; do

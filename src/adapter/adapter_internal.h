@@ -13,6 +13,7 @@
 #ifndef HD_ADAPTER_INTERNAL_H
 #define HD_ADAPTER_INTERNAL_H
 
+#include <ev.h>
 #include <libwebsockets.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -133,6 +134,15 @@ typedef struct hd_io_stats {
 
 #define HD_SCRATCH_SIZE (64 * 1024)
 
+/* A socket accepted before its request arrived (listener.c). */
+#define HD_MAX_PENDING_ACCEPTS 64
+#define HD_PENDING_ACCEPT_MS 5000
+typedef struct hd_pending_accept {
+    ev_io watcher;
+    int fd;
+    uint64_t since_ms;
+} hd_pending_accept;
+
 typedef struct hd_io_thread {
     hd_server *srv;
     unsigned index;
@@ -143,9 +153,16 @@ typedef struct hd_io_thread {
     hd_map *local;        /* per app: name -> hd_local_channel (this thread only) */
     hd_session *sessions, *sessions_tail; /* WebSocket sessions, least recently active first */
     hd_session *auth_pending;             /* sessions with an authorized-connection deadline */
-    lws_sorted_usec_list_t idle_sul;
+    struct ev_loop *loop; /* epoll-backed libev loop this thread runs; lws is attached to it */
+    ev_timer idle_timer;
+    int listen_fd;            /* listener.c; -1 when closed */
+    struct lws_vhost *vhost;  /* where accepted sockets are adopted */
+    ev_io listen_watcher;
+    ev_prepare accept_turn;
+    hd_pending_accept pending[HD_MAX_PENDING_ACCEPTS];
+    unsigned n_pending;
     atomic_bool alive;
-    lws_sorted_usec_list_t sweep_sul;
+    ev_timer sweep_timer;
     hd_io_stats stats;
     unsigned char *scratch; /* LWS_PRE + HD_SCRATCH_SIZE: gathered frames (outq.c) */
 } hd_io_thread;
@@ -219,8 +236,8 @@ void hd_idle_auth_deadline(hd_session *s, uint64_t deadline_ms);
 void hd_idle_tick(hd_io_thread *io);
 
 /* ---- listener.c ---- */
-int hd_listener_adopt(hd_io_thread *io, int fd);
-int hd_listener_readable(struct lws *wsi);
+void hd_listener_start(hd_io_thread *io, int fd); /* io thread's loop; fd from hd_net_listen() */
+void hd_listener_stop(hd_io_thread *io);
 
 /* ---- stats.c ---- */
 void hd_server_metrics_render(void *srv, hd_buf *out);

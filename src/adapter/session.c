@@ -136,6 +136,12 @@ static void send_established(hd_session *s)
                      "\\\"activity_timeout\\\":%u}\"}",
                      s->socket_id, s->io->srv->cfg->activity_timeout);
     hd_session_send_text(s, frame, (size_t)n);
+    /* Written now rather than on the next writable turn: in a disconnect
+     * storm that turn comes after every socket already ready (listener.c).
+     * A fresh socket's send buffer is empty, and lws keeps whatever a
+     * short write leaves. */
+    if (hd_session_writable(s) < 0)
+        hd_session_close(s, 1011, "Write failed");
 }
 
 /* LWS_CALLBACK_ESTABLISHED */
