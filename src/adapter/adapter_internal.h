@@ -217,6 +217,11 @@ void hd_membership_after_join(hd_server *srv, hd_app *app, hd_channel *ch, const
                               const hd_member *member, const char *socket_id);
 void hd_membership_leave(hd_server *srv, hd_app *app, unsigned thread, hd_channel *ch, const char *user_key,
                          const char *user_id_json);
+/* The same for n sockets leaving ch (a cleanup batch): one hold of the
+ * channel lock; releases n references to ch. */
+struct hd_cleanup_leave;
+void hd_membership_leave_many(hd_server *srv, hd_app *app, hd_channel *ch, const struct hd_cleanup_leave *leaves,
+                              size_t n);
 
 /* ---- protocol handlers (events.c, subscribe.c, signin.c) ---- */
 void hd_session_on_message(hd_session *s, const char *text, size_t len);

@@ -29,8 +29,7 @@ void hd_session_disconnect(hd_session *s)
 }
 
 /* hd_cleanup_leave_fn for the pool: ctx is the server. */
-void hd_disconnect_leave(void *ctx, void *app, unsigned thread, hd_channel *ch, const char *user_key,
-                         const char *user_id_json)
+void hd_disconnect_leave(void *ctx, void *app, hd_channel *ch, const hd_cleanup_leave *leaves, size_t n)
 {
-    hd_membership_leave(ctx, app, thread, ch, user_key, user_id_json);
+    hd_membership_leave_many(ctx, app, ch, leaves, n);
 }

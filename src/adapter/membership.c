@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "adapter_internal.h"
+#include "cleanup/cleanup.h"
 #include "webhooks/webhooks.h"
 
 #define WATCH_PREFIX "#watch-"
@@ -98,30 +99,58 @@ void hd_membership_after_join(hd_server *srv, hd_app *app, hd_channel *ch, const
     send_subscription_count(srv, app, ch, jr->subscribers);
 }
 
+/* What one leave that emptied the channel or removed a member announces. */
+static void announce_leave(hd_server *srv, hd_app *app, const char *name, const hd_leave_result *lr,
+                           const char *user_key, const char *user_id_json)
+{
+    if (name[0] == '#') {
+        if (lr->vacated && is_user_channel(name))
+            watchlist_changed(srv, app, name + sizeof USER_PREFIX - 1, false);
+        return;
+    }
+    if (lr->member_removed) {
+        hd_buf b;
+        hd_buf_init(&b);
+        presence_frame(&b, "pusher_internal:member_removed", name, user_id_json, NULL);
+        hd_server_publish_frame(srv, app, name, b.data, b.len, NULL);
+        hd_buf_deinit(&b);
+        hd_webhooks_member_removed(srv->webhooks, app->cfg, name, user_key);
+    }
+    if (lr->vacated)
+        hd_webhooks_channel_vacated(srv->webhooks, app->cfg, name);
+}
+
+/* The channel lock is held once for all n leaves (hd_channel_leave_many);
+ * the order lock around it keeps this group's announcements in order with
+ * joins and other leaves of the channel. subscription_count goes out once,
+ * with the count after the last leave. */
+void hd_membership_leave_many(hd_server *srv, hd_app *app, hd_channel *ch, const hd_cleanup_leave *leaves,
+                              size_t n)
+{
+    hd_leave_req reqs_small[8], *reqs = n <= 8 ? reqs_small : hd_malloc(n * sizeof *reqs);
+    hd_leave_result res_small[8], *res = n <= 8 ? res_small : hd_malloc(n * sizeof *res);
+    for (size_t i = 0; i < n; i++)
+        reqs[i] = (hd_leave_req){leaves[i].thread, leaves[i].user_key,
+                                 leaves[i].user_key ? strlen(leaves[i].user_key) : 0};
+    hd_channel_order_lock(ch);
+    hd_channel_leave_many(ch, reqs, n, res);
+    const char *name = hd_channel_name(ch);
+    for (size_t i = 0; i < n; i++)
+        announce_leave(srv, app, name, &res[i], leaves[i].user_key, leaves[i].user_id_json);
+    if (name[0] != '#' && !res[n - 1].vacated)
+        send_subscription_count(srv, app, ch, res[n - 1].subscribers);
+    hd_channel_order_unlock(ch);
+    if (reqs != reqs_small)
+        hd_free(reqs);
+    if (res != res_small)
+        hd_free(res);
+    for (size_t i = 0; i < n; i++)
+        hd_registry_release(app->registry, ch); /* after unlocking: the last may free ch */
+}
+
 void hd_membership_leave(hd_server *srv, hd_app *app, unsigned thread, hd_channel *ch, const char *user_key,
                          const char *user_id_json)
 {
-    hd_leave_result lr;
-    hd_channel_order_lock(ch);
-    hd_channel_leave(ch, thread, user_key, user_key ? strlen(user_key) : 0, &lr);
-    const char *name = hd_channel_name(ch);
-    if (name[0] == '#') {
-        if (lr.vacated && is_user_channel(name))
-            watchlist_changed(srv, app, name + sizeof USER_PREFIX - 1, false);
-    } else {
-        if (lr.member_removed) {
-            hd_buf b;
-            hd_buf_init(&b);
-            presence_frame(&b, "pusher_internal:member_removed", name, user_id_json, NULL);
-            hd_server_publish_frame(srv, app, name, b.data, b.len, NULL);
-            hd_buf_deinit(&b);
-            hd_webhooks_member_removed(srv->webhooks, app->cfg, name, user_key);
-        }
-        if (lr.vacated)
-            hd_webhooks_channel_vacated(srv->webhooks, app->cfg, name);
-        else
-            send_subscription_count(srv, app, ch, lr.subscribers);
-    }
-    hd_channel_order_unlock(ch);
-    hd_registry_release(app->registry, ch); /* after unlocking: this may free ch */
+    hd_cleanup_leave leave = {thread, NULL, user_key, user_id_json};
+    hd_membership_leave_many(srv, app, ch, &leave, 1);
 }

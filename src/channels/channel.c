@@ -92,25 +92,38 @@ int hd_channel_join(hd_channel *ch, unsigned thread, const hd_member *member, ui
     return 0;
 }
 
-void hd_channel_leave(hd_channel *ch, unsigned thread, const char *user_key, size_t user_key_len,
-                      hd_leave_result *out)
+/* One leave under ch->lock. */
+static void leave_locked(hd_channel *ch, const hd_leave_req *req, hd_leave_result *out)
 {
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&ch->lock);
-    hd_assert(ch->subscribers > 0 && ch->per_thread[thread] > 0);
+    hd_assert(ch->subscribers > 0 && ch->per_thread[req->thread] > 0);
     ch->subscribers--;
-    ch->per_thread[thread]--;
-    if (user_key && ch->type.kind == HD_CHANNEL_PRESENCE) {
-        hd_presence_member *m = hd_map_get(&ch->members, user_key, user_key_len);
+    ch->per_thread[req->thread]--;
+    if (req->user_key && ch->type.kind == HD_CHANNEL_PRESENCE) {
+        hd_presence_member *m = hd_map_get(&ch->members, req->user_key, req->user_key_len);
         hd_assert(m && m->sockets > 0);
         if (--m->sockets == 0) {
-            hd_map_remove(&ch->members, user_key, user_key_len);
+            hd_map_remove(&ch->members, req->user_key, req->user_key_len);
             hd_channels__member_free(m);
             out->member_removed = true;
         }
     }
     out->subscribers = ch->subscribers;
     out->vacated = ch->subscribers == 0;
+}
+
+void hd_channel_leave(hd_channel *ch, unsigned thread, const char *user_key, size_t user_key_len,
+                      hd_leave_result *out)
+{
+    hd_leave_req req = {thread, user_key, user_key_len};
+    hd_channel_leave_many(ch, &req, 1, out);
+}
+
+void hd_channel_leave_many(hd_channel *ch, const hd_leave_req *reqs, size_t n, hd_leave_result *out)
+{
+    pthread_mutex_lock(&ch->lock);
+    for (size_t i = 0; i < n; i++)
+        leave_locked(ch, &reqs[i], &out[i]);
     pthread_mutex_unlock(&ch->lock);
 }
 

@@ -104,6 +104,18 @@ typedef struct hd_leave_result {
 void hd_channel_leave(hd_channel *ch, unsigned thread, const char *user_key, size_t user_key_len,
                       hd_leave_result *out);
 
+/* One subscription leaving: the io thread it was made on and, on presence
+ * channels, its user's dedup key. */
+typedef struct hd_leave_req {
+    unsigned thread;
+    const char *user_key;
+    size_t user_key_len;
+} hd_leave_req;
+
+/* hd_channel_leave for n subscriptions under one hold of the channel's
+ * lock (cleanup batches); out[i] is what reqs[i] did, in order. */
+void hd_channel_leave_many(hd_channel *ch, const hd_leave_req *reqs, size_t n, hd_leave_result *out);
+
 /* Counts: connections, and distinct presence users (0 elsewhere). */
 void hd_channel_counts(hd_channel *ch, uint32_t *subscribers, uint32_t *users);
 /* Copy the per-io-thread subscriber counts into counts[0..n). */

@@ -21,11 +21,13 @@
  * A worker takes jobs in batches: it waits until batch_size jobs are
  * queued or batch_timeout_ms has passed since the oldest queued job was
  * submitted, then takes up to batch_size jobs under one lock and runs them
- * outside it, in FIFO order. Running a job calls the step function once per
- * channel (the connection layer's hd_membership_leave: registry leave under
- * the channel lock, member_removed, vacate reports). A step that returns
- * HD_EAGAIN is retried at once, up to cleanup.max_retry_attempts times,
- * then counted as failed.
+ * outside it. Running a batch groups its entries by app and channel and
+ * calls the step function once per channel with every socket leaving it,
+ * in FIFO order (the connection layer's hd_membership_leave_many: one hold
+ * of the channel lock to remove them all and read the counts, then
+ * member_removed and the vacate report). A step that returns HD_EAGAIN is
+ * retried at once, up to cleanup.max_retry_attempts times, then counted as
+ * failed. A synchronous job is the same with a batch of one.
  *
  * Each worker publishes a heartbeat: the monotonic time at which it began
  * its current batch (0 when idle). A worker busy on one batch for longer
@@ -59,34 +61,42 @@
 typedef struct hd_cleanup hd_cleanup;
 typedef struct hd_cleanup_job hd_cleanup_job;
 
-/* Called once per channel of a job, on whichever thread runs it. Cannot
- * fail. Owns nothing: it must release ch's reference itself
- * (hd_membership_leave does). Used by hd_cleanup_create(). */
-typedef void (*hd_cleanup_leave_fn)(void *ctx, void *app, unsigned thread, hd_channel *ch, const char *user_key,
-                                    const char *user_id_json);
+/* One socket leaving one channel. Every pointer is valid only during the
+ * call it is passed to. */
+typedef struct hd_cleanup_leave {
+    unsigned thread;          /* io thread the subscription was made on */
+    const char *socket_id;
+    const char *user_key;     /* presence dedup key, or NULL */
+    const char *user_id_json; /* presence user_id as raw JSON, or NULL */
+} hd_cleanup_leave;
 
-/* One attempt at one channel of a job (added for retries). Every pointer
- * is valid only during the call. */
+/* Called once per channel per batch, on whichever thread runs it, with
+ * every socket of the batch leaving that channel (n >= 1, in submit
+ * order), so the channel's lock is taken once for all of them. Cannot
+ * fail. It holds n references to ch and must release all of them
+ * (hd_membership_leave_many does). Used by hd_cleanup_create(). */
+typedef void (*hd_cleanup_leave_fn)(void *ctx, void *app, hd_channel *ch, const hd_cleanup_leave *leaves,
+                                    size_t n);
+
+/* One attempt at one channel of a batch (the retry-aware form). */
 typedef struct hd_cleanup_step {
     void *app;
-    unsigned thread;           /* io thread the subscription was made on */
-    const char *socket_id;
-    hd_channel *ch;            /* see hd_cleanup_step_fn for who releases it */
-    const char *user_key;      /* presence dedup key, or NULL */
-    const char *user_id_json;  /* presence user_id as raw JSON, or NULL */
-    unsigned attempt;          /* 0 on the first try, then 1, 2, ... */
-    bool final;                /* no retry follows this attempt */
+    hd_channel *ch;                 /* n references; see hd_cleanup_step_fn */
+    const hd_cleanup_leave *leaves; /* in submit order */
+    size_t n;
+    unsigned attempt;               /* 0 on the first try, then 1, 2, ... */
+    bool final;                     /* no retry follows this attempt */
 } hd_cleanup_step;
 
 /* The retry-aware form of hd_cleanup_leave_fn. Returns:
- *   0          done; the callee has released step->ch's reference.
+ *   0          done; the callee has released step->ch's n references.
  *   HD_EAGAIN  transient failure (e.g. the adapter's backend is briefly
  *              unreachable) and nothing was changed. If !step->final the
- *              reference stays with the job and the step is retried at once;
- *              if step->final the callee must release the reference anyway
- *              and the step is counted as failed.
+ *              references stay with the batch and the step is retried at
+ *              once; if step->final the callee must release them anyway
+ *              and the n leaves are counted as failed.
  *   other < 0  permanent failure: counted, not retried; the callee has
- *              released the reference.
+ *              released the references.
  * Runs on a worker, an io thread (sync fallback) or the destroying thread;
  * it must not call lws (pushing to io-thread inboxes is fine). */
 typedef int (*hd_cleanup_step_fn)(void *ctx, const hd_cleanup_step *step);

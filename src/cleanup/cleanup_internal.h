@@ -76,6 +76,7 @@ typedef struct hd_cleanup_worker {
     bool stop;                 /* {lock} set once by destroy */
     bool exited;               /* {lock} the worker thread is leaving */
     hd_cleanup_job **batch;    /* {worker} pool->batch_max slots */
+    uint64_t *enqueued_us;     /* {worker} submit times of the batch's jobs */
     atomic_uint_fast32_t depth;      /* mirror of count for readers */
     atomic_uint_fast32_t high_water; /* highest count seen */
     atomic_uint_fast64_t busy_since_us; /* heartbeat: start of the current batch, 0 when idle */
@@ -106,9 +107,11 @@ struct hd_cleanup {
 };
 
 /* ---- job.c ---- */
-/* Run every entry through r's step (with retries, counted in ctr), then
- * free the job. */
-void hd_cleanup__job_run(const hd_cleanup_runner *r, hd_cleanup_job *job, hd_cleanup_counters *ctr);
+/* Run every entry of jobs[0..n) through r's step, one call per (app,
+ * channel) with that channel's leaves in submit order (with retries,
+ * counted in ctr), then free the jobs. */
+void hd_cleanup__run_jobs(const hd_cleanup_runner *r, hd_cleanup_job *const *jobs, size_t n,
+                          hd_cleanup_counters *ctr);
 
 /* ---- worker.c ---- */
 /* Allocate worker index of c (not started). */

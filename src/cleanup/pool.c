@@ -34,7 +34,7 @@
 static int legacy_step(void *ctx, const hd_cleanup_step *s)
 {
     hd_cleanup *c = ctx;
-    c->leave(c->leave_ctx, s->app, s->thread, s->ch, s->user_key, s->user_id_json);
+    c->leave(c->leave_ctx, s->app, s->ch, s->leaves, s->n);
     return 0;
 }
 
@@ -202,7 +202,7 @@ int hd_cleanup_submit(hd_cleanup *c, hd_cleanup_job *job)
 void hd_cleanup_run_sync(hd_cleanup *c, hd_cleanup_job *job)
 {
     atomic_fetch_add_explicit(&c->sync_fallbacks, 1, memory_order_relaxed);
-    hd_cleanup__job_run(&c->run, job, &c->sync_ctr);
+    hd_cleanup__run_jobs(&c->run, &job, 1, &c->sync_ctr);
 }
 
 bool hd_cleanup_ready(const hd_cleanup *c, hd_buf *why)

@@ -93,6 +93,32 @@ static void test_presence_dedup(void)
     hd_registry_destroy(r);
 }
 
+/* Several leaves under one lock hold: each result is what that leave did. */
+static void test_leave_many(void)
+{
+    hd_registry *r = hd_registry_create(2);
+    const char *name = "presence-batch";
+    hd_channel *ch = hd_registry_acquire(r, name, strlen(name), true);
+    hd_member u1 = member("1", "1", NULL), u2 = member("2", "2", NULL);
+    hd_join_result jr;
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, &u1, 0, NULL, &jr), 0);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 1, &u1, 0, NULL, &jr), 0);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 1, &u2, 0, NULL, &jr), 0);
+    hd_leave_req reqs[3] = {{1, "1", 1}, {0, "1", 1}, {1, "2", 1}};
+    hd_leave_result res[3];
+    hd_channel_leave_many(ch, reqs, 3, res);
+    CU_ASSERT_TRUE(!res[0].member_removed && !res[0].vacated && res[0].subscribers == 2);
+    CU_ASSERT_TRUE(res[1].member_removed && !res[1].vacated && res[1].subscribers == 1);
+    CU_ASSERT_TRUE(res[2].member_removed && res[2].vacated && res[2].subscribers == 0);
+    uint32_t per_thread[2];
+    hd_channel_thread_counts(ch, per_thread, 2);
+    CU_ASSERT_TRUE(per_thread[0] == 0 && per_thread[1] == 0);
+    CU_ASSERT_FALSE(hd_channel_has_member(ch, "1", 1));
+    hd_registry_release(r, ch);
+    CU_ASSERT_EQUAL(hd_registry_channel_count(r), 0);
+    hd_registry_destroy(r);
+}
+
 static void test_cache_keeps_channel(void)
 {
     hd_registry *r = hd_registry_create(1);
@@ -212,6 +238,7 @@ void hd_test_suite_channels(void)
     CU_pSuite s = CU_add_suite("channels", NULL, NULL);
     CU_add_test(s, "counts, per-thread counts and lifetime", test_counts_and_lifetime);
     CU_add_test(s, "presence dedup, first user_info wins, member limit", test_presence_dedup);
+    CU_add_test(s, "leave_many: one lock, a result per leave", test_leave_many);
     CU_add_test(s, "cache keeps the channel until it expires", test_cache_keeps_channel);
     CU_add_test(s, "foreach occupied with prefix", test_foreach_prefix);
     CU_add_test(s, "concurrent join/leave from several threads", test_concurrent_join_leave);

@@ -147,11 +147,17 @@ static void record(const char *key)
     atomic_fetch_add(&F.total, 1);
 }
 
-static void test_leave(void *ctx, void *app, unsigned thread, hd_channel *ch, const char *user_key,
-                       const char *user_id_json)
+static void release_n(hd_channel *ch, size_t n)
 {
-    record(user_key);
-    hd_registry_release(F.reg, ch);
+    for (size_t i = 0; i < n; i++)
+        hd_registry_release(F.reg, ch);
+}
+
+static void test_leave(void *ctx, void *app, hd_channel *ch, const hd_cleanup_leave *leaves, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        record(leaves[i].user_key);
+    release_n(ch, n);
 }
 
 static int test_step(void *ctx, const hd_cleanup_step *s)
@@ -159,16 +165,17 @@ static int test_step(void *ctx, const hd_cleanup_step *s)
     atomic_fetch_add(&F.step_calls, 1);
     int permanent = atomic_load(&F.permanent);
     if (permanent) {
-        hd_registry_release(F.reg, s->ch);
+        release_n(s->ch, s->n);
         return permanent;
     }
     if (s->attempt < atomic_load(&F.fail_first)) {
         if (s->final)
-            hd_registry_release(F.reg, s->ch);
+            release_n(s->ch, s->n);
         return HD_EAGAIN;
     }
-    record(s->user_key);
-    hd_registry_release(F.reg, s->ch);
+    for (size_t i = 0; i < s->n; i++)
+        record(s->leaves[i].user_key);
+    release_n(s->ch, s->n);
     return 0;
 }
 
@@ -278,6 +285,34 @@ static void test_queue_full_keeps_ownership(void)
     CU_ASSERT_EQUAL(atomic_load(&F.total), 5);
     for (unsigned i = 0; i < 3; i++)
         CU_ASSERT_EQUAL(atomic_load(&F.calls[i]), 1);
+    fx_fini();
+}
+
+/* One batch of 6 jobs on the same 3 channels: one step per channel, each
+ * with the 6 sockets in submit order. */
+static void test_batch_grouped_by_channel(void)
+{
+    enum { JOBS = 6, CHANNELS = 3 };
+    fx_init();
+    hd_config cfg = cfg_of(1, 64, JOBS, 60000); /* the batch forms by size only */
+    hd_cleanup *c;
+    CU_ASSERT_EQUAL(hd_cleanup_create_steps(&c, &cfg, test_step, NULL), 0);
+    for (unsigned i = 0; i < JOBS; i++)
+        CU_ASSERT_EQUAL(hd_cleanup_submit(c, make_job(i, CHANNELS, false)), 0);
+    CU_ASSERT_TRUE(wait_total(JOBS * CHANNELS));
+    CU_ASSERT_EQUAL(atomic_load(&F.step_calls), CHANNELS);
+    unsigned out_of_order = 0;
+    for (unsigned g = 0; g < CHANNELS; g++)
+        for (unsigned i = 0; i < JOBS; i++)
+            out_of_order += atomic_load(&F.order[g * JOBS + i]) != i;
+    CU_ASSERT_EQUAL(out_of_order, 0);
+    for (unsigned i = 0; i < JOBS; i++)
+        CU_ASSERT_EQUAL(atomic_load(&F.calls[i]), CHANNELS);
+    hd_cleanup_stats st;
+    hd_cleanup_get_stats(c, &st);
+    CU_ASSERT_EQUAL(st.batches, 1);
+    CU_ASSERT_EQUAL(st.completed, JOBS);
+    hd_cleanup_destroy(c, 1000);
     fx_fini();
 }
 
@@ -652,6 +687,7 @@ void hd_test_suite_cleanup(void)
     CU_add_test(s, "create: invalid config, auto workers", test_create_invalid_and_auto);
     CU_add_test(s, "queue full: HD_EFULL, job stays with the caller", test_queue_full_keeps_ownership);
     CU_add_test(s, "FIFO order on one worker", test_fifo_single_worker);
+    CU_add_test(s, "a batch takes each channel once, sockets in order", test_batch_grouped_by_channel);
     CU_add_test(s, "batch by size", test_batch_by_size);
     CU_add_test(s, "batch by timeout", test_batch_by_timeout);
     CU_add_test(s, "destroy drains every queued job", test_shutdown_drains_everything);
