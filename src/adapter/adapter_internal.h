@@ -96,6 +96,7 @@ struct hd_session {
 
     hd_msg **outq; /* ring */
     uint32_t oq_head, oq_count, oq_cap;
+    uint32_t dirty_slot; /* 1 + index in io->dirty while waiting for the end-of-turn flush, else 0 */
     size_t oq_bytes;
 
     hd_buf rx; /* fragments of a message being assembled */
@@ -159,6 +160,9 @@ typedef struct hd_io_thread {
     struct lws_vhost *vhost;  /* where accepted sockets are adopted */
     ev_io listen_watcher;
     ev_prepare accept_turn;
+    hd_session **dirty; /* sessions with frames queued this turn (outq.c); NULL = closed since */
+    uint32_t n_dirty, cap_dirty;
+    ev_prepare flush_turn;
     hd_pending_accept pending[HD_MAX_PENDING_ACCEPTS];
     unsigned n_pending;
     atomic_bool alive;
@@ -206,6 +210,8 @@ int hd_session_writable(hd_session *s);
 void hd_session_touch(hd_session *s); /* something arrived: activity (idle.c) */
 void hd_session_closed(hd_session *s);
 void hd_session_outq_clear(hd_session *s);
+/* End of a loop turn: write what this turn queued (outq.c). */
+void hd_io_flush_dirty(hd_io_thread *io);
 
 /* ---- local index (fanout.c) ---- */
 hd_sub *hd_local_add(hd_session *s, hd_channel *ch);

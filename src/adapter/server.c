@@ -119,6 +119,12 @@ static void idle_tick(struct ev_loop *loop, ev_timer *w, int revents)
     hd_idle_tick(w->data);
 }
 
+/* Before the loop waits again: write what this turn queued (outq.c). */
+static void flush_turn(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    hd_io_flush_dirty(w->data);
+}
+
 static int context_create(hd_server *srv, hd_io_thread *io)
 {
     const hd_config *cfg = srv->cfg;
@@ -253,10 +259,14 @@ static void *io_main(void *arg)
     ev_timer_init(&io->idle_timer, idle_tick, HD_IDLE_TICK_MS / 1000.0, HD_IDLE_TICK_MS / 1000.0);
     io->idle_timer.data = io;
     ev_timer_start(io->loop, &io->idle_timer);
+    ev_prepare_init(&io->flush_turn, flush_turn);
+    io->flush_turn.data = io;
+    ev_prepare_start(io->loop, &io->flush_turn);
     if (!atomic_load(&io->srv->exiting))
         ev_run(io->loop, 0); /* until on_wake() sees exiting */
     ev_timer_stop(io->loop, &io->idle_timer);
     ev_timer_stop(io->loop, &io->sweep_timer);
+    ev_prepare_stop(io->loop, &io->flush_turn);
     atomic_store(&io->alive, false);
     return NULL;
 }
@@ -335,6 +345,7 @@ void hd_server_destroy(hd_server *srv)
             hd_map_deinit(&io->local[a]);
         hd_free(io->local);
         hd_free(io->scratch);
+        hd_free(io->dirty);
         pthread_mutex_destroy(&io->inbox_lock);
     }
     hd_free(srv->threads);
