@@ -160,9 +160,10 @@ typedef struct hd_io_thread {
     struct lws_vhost *vhost;  /* where accepted sockets are adopted */
     ev_io listen_watcher;
     ev_prepare accept_turn;
-    hd_session **dirty; /* sessions with frames queued this turn (outq.c); NULL = closed since */
-    uint32_t n_dirty, cap_dirty;
+    hd_session **dirty; /* sessions with frames to write (outq.c), [dirty_head, n_dirty); NULL = closed since */
+    uint32_t dirty_head, n_dirty, cap_dirty;
     ev_prepare flush_turn;
+    ev_idle flush_more; /* active while the dirty list is not empty: the loop must not block */
     hd_pending_accept pending[HD_MAX_PENDING_ACCEPTS];
     unsigned n_pending;
     atomic_bool alive;
@@ -210,8 +211,10 @@ int hd_session_writable(hd_session *s);
 void hd_session_touch(hd_session *s); /* something arrived: activity (idle.c) */
 void hd_session_closed(hd_session *s);
 void hd_session_outq_clear(hd_session *s);
-/* End of a loop turn: write what this turn queued (outq.c). */
-void hd_io_flush_dirty(hd_io_thread *io);
+/* End of a loop turn: write up to HD_FLUSH_PER_TURN sessions' queued
+ * frames (outq.c); true while more are waiting. */
+#define HD_FLUSH_PER_TURN 128
+bool hd_io_flush_dirty(hd_io_thread *io);
 
 /* ---- local index (fanout.c) ---- */
 hd_sub *hd_local_add(hd_session *s, hd_channel *ch);

@@ -119,10 +119,21 @@ static void idle_tick(struct ev_loop *loop, ev_timer *w, int revents)
     hd_idle_tick(w->data);
 }
 
-/* Before the loop waits again: write what this turn queued (outq.c). */
+/* Before the loop waits again: write what this turn queued (outq.c). While
+ * sessions are left over, an idle watcher keeps the loop from blocking, so
+ * the next turn comes at once. */
 static void flush_turn(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-    hd_io_flush_dirty(w->data);
+    hd_io_thread *io = w->data;
+    if (hd_io_flush_dirty(io))
+        ev_idle_start(loop, &io->flush_more);
+    else
+        ev_idle_stop(loop, &io->flush_more);
+}
+
+static void flush_more(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    /* nothing: its being active is the point (flush_turn does the work) */
 }
 
 static int context_create(hd_server *srv, hd_io_thread *io)
@@ -262,11 +273,13 @@ static void *io_main(void *arg)
     ev_prepare_init(&io->flush_turn, flush_turn);
     io->flush_turn.data = io;
     ev_prepare_start(io->loop, &io->flush_turn);
+    ev_idle_init(&io->flush_more, flush_more);
     if (!atomic_load(&io->srv->exiting))
         ev_run(io->loop, 0); /* until on_wake() sees exiting */
     ev_timer_stop(io->loop, &io->idle_timer);
     ev_timer_stop(io->loop, &io->sweep_timer);
     ev_prepare_stop(io->loop, &io->flush_turn);
+    ev_idle_stop(io->loop, &io->flush_more);
     atomic_store(&io->alive, false);
     return NULL;
 }
