@@ -160,6 +160,8 @@ typedef struct hd_io_thread {
     struct lws_vhost *vhost;  /* where accepted sockets are adopted */
     ev_io listen_watcher;
     ev_prepare accept_turn;
+    ev_timer accept_resume; /* out of descriptors: accepting pauses briefly */
+    uint64_t accept_pause_logged_ms;
     hd_session **dirty; /* sessions with frames to write (outq.c), [dirty_head, n_dirty); NULL = closed since */
     uint32_t dirty_head, n_dirty, cap_dirty;
     ev_prepare flush_turn;

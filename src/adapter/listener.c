@@ -38,6 +38,7 @@
 
 /* The first read of a new connection: an HTTP request line and headers. */
 #define FIRST_READ_SIZE 4096
+#define ACCEPT_PAUSE_S 0.1
 
 /* Length of a complete GET request head at the start of buf, else 0. Only
  * such a head is handed to lws as read data: lws 4.1 mishandles a request
@@ -162,13 +163,38 @@ static void adopt(hd_io_thread *io, int fd)
     pending_arm(io, &io->pending[io->n_pending++], fd, hd_mono_ms());
 }
 
+
+/* Out of descriptors: the pending connection keeps the listener readable,
+ * so accepting stops for ACCEPT_PAUSE_S instead of spinning (and logging)
+ * on every turn; closes meanwhile free descriptors. */
+static void accept_pause(hd_io_thread *io)
+{
+    uint64_t now = hd_mono_ms();
+    if (now - io->accept_pause_logged_ms >= 10000u) { /* once per 10 s while it lasts */
+        io->accept_pause_logged_ms = now;
+        hd_log(HD_LOG_WARN, "listener", "io thread %u: out of file descriptors; accepting in pauses of %.0f ms",
+               io->index, ACCEPT_PAUSE_S * 1000);
+    }
+    ev_io_stop(io->loop, &io->listen_watcher);
+    ev_prepare_stop(io->loop, &io->accept_turn);
+    ev_timer_set(&io->accept_resume, ACCEPT_PAUSE_S, 0);
+    ev_timer_start(io->loop, &io->accept_resume);
+}
+
+static void on_accept_resume(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    hd_io_thread *io = w->data;
+    ev_io_start(loop, &io->listen_watcher);
+    ev_prepare_start(loop, &io->accept_turn);
+}
+
 static void accept_all(hd_io_thread *io)
 {
     for (;;) {
         int fd = accept4(io->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
-                hd_log(HD_LOG_WARN, "listener", "accept: out of file descriptors");
+                accept_pause(io);
             return; /* EAGAIN, or retried on the next turn */
         }
         int on = 1;
@@ -201,6 +227,8 @@ void hd_listener_start(hd_io_thread *io, int fd)
     ev_prepare_init(&io->accept_turn, on_turn);
     io->accept_turn.data = io;
     ev_prepare_start(io->loop, &io->accept_turn);
+    ev_timer_init(&io->accept_resume, on_accept_resume, ACCEPT_PAUSE_S, 0);
+    io->accept_resume.data = io;
 }
 
 void hd_listener_stop(hd_io_thread *io)
@@ -209,6 +237,7 @@ void hd_listener_stop(hd_io_thread *io)
         return;
     ev_io_stop(io->loop, &io->listen_watcher);
     ev_prepare_stop(io->loop, &io->accept_turn);
+    ev_timer_stop(io->loop, &io->accept_resume);
     close(io->listen_fd);
     io->listen_fd = -1;
     while (io->n_pending) {

@@ -193,7 +193,7 @@ class HeraldServer {
     return this.config.app_manager.array.apps.find((a) => a.key === key);
   }
 
-  _spawn(extraEnv = {}) {
+  _spawn(extraEnv = {}, nofile = 0) {
     // herald reads HERALD_* variables as config overrides: drop the caller's
     // (HERALD_BIN, HERALD_TEST_*, a stray HERALD_PORT...) so the generated
     // config file is the whole truth; tests pass their own via extraEnv.
@@ -204,10 +204,11 @@ class HeraldServer {
       ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1:abort_on_error=0',
       UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || 'print_stacktrace=1',
     }, extraEnv);
-    const proc = spawn(HERALD_BIN, ['--config', this.configPath], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env,
-    });
+    // opts.nofile: run herald with that many file descriptors (prlimit execs it, same pid)
+    const argv = ['--config', this.configPath];
+    const proc = nofile
+      ? spawn('prlimit', [`--nofile=${nofile}:${nofile}`, '--', HERALD_BIN, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env })
+      : spawn(HERALD_BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.proc = proc;
     liveServers.add(this);
     proc.stdout.setEncoding('utf8');
@@ -304,6 +305,7 @@ function tail(s, n) {
 /**
  * Start herald with makeConfig(overrides) on a free loopback port.
  * opts.env: extra environment variables for herald (e.g. HERALD_* overrides).
+ * opts.nofile: limit herald's open files (RLIMIT_NOFILE) to this many.
  * Rejects with a clear message if the binary is missing or herald fails to start.
  */
 async function startServer(overrides = {}, opts = {}) {
@@ -323,7 +325,7 @@ async function startServer(overrides = {}, opts = {}) {
     const configPath = path.join(tmpDir, 'config.json');
     fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
     const server = new HeraldServer(config, configPath, tmpDir);
-    server._spawn(opts.env || {});
+    server._spawn(opts.env || {}, opts.nofile || 0);
     const ready = await server._waitReady(T(10000));
     if (ready) return server;
     // not ready: collect why
