@@ -40,35 +40,29 @@
 #define FIRST_READ_SIZE 4096
 #define ACCEPT_PAUSE_S 0.1
 
-/* Length of a complete GET request head at the start of buf, else 0. Only
- * such a head is handed to lws as read data: lws 4.1 mishandles a request
- * body that arrives in the same buffer (HTTP API POSTs then fail their
- * body_md5 check), so anything else stays in the socket for lws to read. */
-static size_t get_head_length(const char *buf, size_t n)
-{
-    if (n < 4 || memcmp(buf, "GET ", 4) != 0)
-        return 0;
-    const char *end = memmem(buf, n, "\r\n\r\n", 4);
-    return end && (size_t)(end + 4 - buf) == n ? n : 0;
-}
-
-/* What to do with a new socket, judging by what has arrived on it. */
+/* What to do with a new socket, judging by what has arrived on it. Only a
+ * complete GET head with nothing after it is handed to lws as read data
+ * (FR_HEAD): lws 4.1 mishandles a request body that arrives in the same
+ * buffer (HTTP API POSTs then fail their body_md5 check), so anything else
+ * stays in the socket for lws to read (FR_OTHER). A GET whose head is
+ * still arriving, while it fits the buffer, waits (FR_WAIT). */
 enum first_read { FR_WAIT, FR_HEAD, FR_OTHER, FR_GONE };
 
 static enum first_read first_read(int fd, char *buf, size_t *head)
 {
-    ssize_t n = recv(fd, buf, FIRST_READ_SIZE, MSG_PEEK);
-    if (n < 0)
+    ssize_t got = recv(fd, buf, FIRST_READ_SIZE, MSG_PEEK);
+    if (got < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK ? FR_WAIT : FR_GONE;
-    if (n == 0)
+    if (got == 0)
         return FR_GONE;
-    *head = get_head_length(buf, (size_t)n);
-    if (*head)
-        return FR_HEAD;
-    /* A GET whose head is still arriving waits (while it fits the buffer). */
-    return n < FIRST_READ_SIZE && !memcmp(buf, "GET ", n < 4 ? (size_t)n : 4) && !memmem(buf, (size_t)n, "\r\n\r\n", 4)
-               ? FR_WAIT
-               : FR_OTHER;
+    size_t n = (size_t)got;
+    if (memcmp(buf, "GET ", n < 4 ? n : 4) != 0)
+        return FR_OTHER;
+    const char *end = memmem(buf, n, "\r\n\r\n", 4);
+    if (!end)
+        return n < FIRST_READ_SIZE ? FR_WAIT : FR_OTHER;
+    *head = (size_t)(end + 4 - buf);
+    return *head == n ? FR_HEAD : FR_OTHER;
 }
 
 /* On failure lws 4.1 closes fd itself (every failure path of socket

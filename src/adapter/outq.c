@@ -181,21 +181,30 @@ static int write_some(hd_session *s)
     return w < 0 ? -1 : 0;
 }
 
-/* LWS_CALLBACK_SERVER_WRITEABLE: write until the queue is empty or the socket chokes. */
-int hd_session_writable(hd_session *s)
+/* Write until the queue is empty (0) or the socket chokes (1: the rest
+ * waits for a writable callback); -1 when a write failed. */
+static int drain(hd_session *s)
 {
-    struct lws *wsi = s->wsi;
     while (s->oq_count) {
         if (write_some(s) < 0)
             return -1;
-        if (s->oq_count && lws_send_pipe_choked(wsi)) {
-            lws_callback_on_writable(wsi);
-            return 0;
+        if (s->oq_count && lws_send_pipe_choked(s->wsi)) {
+            lws_callback_on_writable(s->wsi);
+            return 1;
         }
     }
+    return 0;
+}
+
+/* LWS_CALLBACK_SERVER_WRITEABLE (and the first frame, from ESTABLISHED). */
+int hd_session_writable(hd_session *s)
+{
+    int rc = drain(s);
+    if (rc)
+        return rc < 0 ? -1 : 0;
     if (s->closing) {
         const char *r = s->close_reason ? s->close_reason : "";
-        lws_close_reason(wsi, (enum lws_close_status)s->close_code, (unsigned char *)(uintptr_t)r, strlen(r));
+        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code, (unsigned char *)(uintptr_t)r, strlen(r));
         return -1;
     }
     return 0;
@@ -211,16 +220,8 @@ static void flush_session(hd_session *s)
         lws_callback_on_writable(wsi);
         return;
     }
-    while (s->oq_count) {
-        if (write_some(s) < 0) {
-            hd_session_close(s, 1011, "Write failed");
-            return;
-        }
-        if (s->oq_count && lws_send_pipe_choked(wsi)) {
-            lws_callback_on_writable(wsi);
-            return;
-        }
-    }
+    if (drain(s) < 0)
+        hd_session_close(s, 1011, "Write failed");
 }
 
 bool hd_io_flush_dirty(hd_io_thread *io)
