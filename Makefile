@@ -1,10 +1,12 @@
 # herald - the two commands of README.md, plus the pieces they are made of.
 #   make run    install what is missing, build a release build, start herald on config/config.json
 #   make test   install what the tests need, build (release, ASan+UBSan, TSan), run every test
+#   make fuzz   build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (fuzz/README.md)
 JOBS ?= $(shell nproc)
 CONFIG ?= config/config.json
+FUZZ_SECONDS ?= 600
 
-.PHONY: run test deps deps-test build build-asan build-tsan unit integration bench clean
+.PHONY: run test deps deps-test build build-asan build-tsan unit integration bench fuzz clean
 
 run: deps build
 	./build/herald --config $(CONFIG)
@@ -33,5 +35,8 @@ test: deps-test build build-asan build-tsan
 bench: deps build
 	scripts/bench.sh
 
+fuzz: deps-test
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
 clean:
-	rm -rf build build-asan build-tsan build-dev
+	rm -rf build build-asan build-tsan build-dev build-fuzz

@@ -39,11 +39,12 @@ static void signed_target(hd_buf *out, const bench_target *t, const char *method
     hd_buf_deinit(&to_sign);
 }
 
-void bench_api_events(hd_buf *out, const bench_target *t, const char *body, size_t len)
+/* A signed POST of a JSON body to /apps/{id}<what>. */
+static void api_post(hd_buf *out, const bench_target *t, const char *what, const char *body, size_t len)
 {
     char md5[33], path[300];
     hd_md5_hex(body, len, md5);
-    snprintf(path, sizeof path, "/apps/%s/events", t->app_id);
+    snprintf(path, sizeof path, "/apps/%s%s", t->app_id, what);
     out->len = 0;
     hd_buf_puts(out, "POST ");
     signed_target(out, t, "POST", path, md5);
@@ -51,6 +52,16 @@ void bench_api_events(hd_buf *out, const bench_target *t, const char *body, size
                   " HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
                   t->host, t->port, len);
     hd_buf_append(out, body, len);
+}
+
+void bench_api_events(hd_buf *out, const bench_target *t, const char *body, size_t len)
+{
+    api_post(out, t, "/events", body, len);
+}
+
+void bench_api_batch_events(hd_buf *out, const bench_target *t, const char *body, size_t len)
+{
+    api_post(out, t, "/batch_events", body, len);
 }
 
 void bench_api_get(hd_buf *out, const bench_target *t, const char *path)

@@ -29,6 +29,7 @@
 #ifndef HD_BENCH_H
 #define HD_BENCH_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,37 @@ typedef struct bench_target {
     socklen_t addr_len;
     const char *app_id, *app_key, *app_secret;
 } bench_target;
+
+/* soak only (scen_soak.c): the mix of well-behaved and misbehaving load */
+typedef struct bench_soak_opts {
+    double sample_s;          /* server sampling interval */
+    const char *csv;          /* time series output */
+    double churn_rate;        /* connect+subscribe+disconnect cycles/s */
+    double rst_share;         /* share of churn cycles ending in RST */
+    double ce_rate;           /* client events/s, all senders together */
+    double api_rate;          /* signed GETs/s (channels, channel, users) */
+    double busy_rate;         /* events/s to the slow readers' channel */
+    uint32_t busy_payload;    /* padding bytes in each busy event */
+    uint32_t slow_readers;    /* concurrent clients that stop reading */
+    double slow_hold;         /* s a slow reader stays stalled */
+    uint32_t loris_heads;     /* concurrent slowloris request heads */
+    uint32_t loris_bodies;    /* concurrent slowloris POST bodies */
+    double trickle_s;         /* s between the bytes a slowloris trickles */
+    double bad_life;          /* s before a slowloris gives up itself */
+    double garbage_ws_rate;   /* WebSocket connections/s sending garbage */
+    double garbage_http_rate; /* TCP connections/s sending random bytes */
+    int webhook_port;         /* 0: no webhook sink */
+    double tolerance_pct;     /* flat/growing verdict tolerance */
+} bench_soak_opts;
+
+/* publish only (scen_publish.c): the matrix of runs, each list as given */
+#define BENCH_PUB_MAX 8
+typedef struct bench_publish_opts {
+    uint32_t publishers[BENCH_PUB_MAX]; /* keep-alive connections, closed loop */
+    uint32_t payloads[BENCH_PUB_MAX];   /* bytes of each event's data */
+    uint32_t batches[BENCH_PUB_MAX];    /* events per request; 1 = /events */
+    int n_publishers, n_payloads, n_batches;
+} bench_publish_opts;
 
 typedef struct bench_opts {
     const char *scenario;
@@ -68,6 +100,8 @@ typedef struct bench_opts {
     double probe_rate;      /* storm: probe connections per second */
     char tag[16];           /* run tag, part of every channel name */
     uint32_t source_ips;    /* client source addresses 127.0.0.1.. (1) */
+    bench_soak_opts soak;
+    bench_publish_opts pub;
 } bench_opts;
 
 /* ==== clocks, randomness (loop.c) ==== */
@@ -112,6 +146,8 @@ int bench_target_resolve(bench_target *t, const char *host, int port);
 void bench_set_source_ips(unsigned n);
 /* Non-blocking TCP connect with TCP_NODELAY; returns the fd or -errno. */
 int bench_tcp_connect(const bench_target *t);
+/* The same with SO_RCVBUF set first (rcvbuf > 0). */
+int bench_tcp_connect_rcvbuf(const bench_target *t, int rcvbuf);
 /* Close with SO_LINGER 0, so the peer gets an RST. */
 void bench_set_rst(int fd);
 /* Raise the soft RLIMIT_NOFILE to the hard limit; returns the new limit. */
@@ -170,9 +206,16 @@ enum bench_hist_id {
     BH_HANDSHAKE,   /* connect() to pusher:connection_established */
     BH_LATENCY,     /* end-to-end delivery / relay latency */
     BH_REQUEST,     /* HTTP publish round trip; churn: whole cycle */
-    BH_PROBE_PRE,   /* storm probe before the drop */
-    BH_PROBE_STORM, /* storm probe from drop to registry empty (+settle) */
-    BH_PROBE_POST,  /* storm probe afterwards */
+    BH_PROBE_PRE,   /* storm probe connect before the drop */
+    BH_PROBE_STORM, /* storm probe connect from drop to registry empty (+settle) */
+    BH_PROBE_POST,  /* storm probe connect afterwards */
+    BH_SERVED_PRE,  /* storm probe connect + both subscribes, same phases */
+    BH_SERVED_STORM,
+    BH_SERVED_POST,
+    BH_RELAY,       /* soak: client-event relay latency */
+    BH_LORIS,       /* soak: slowloris head, connect to the server's reaction */
+    BH_LORIS_BODY,  /* soak: slowloris body, the same */
+    BH_SLOW_FREED,  /* soak: slow reader stalled to the server's socket released */
     BH__COUNT
 };
 
@@ -235,6 +278,9 @@ int bench_metrics_read(const bench_target *t, bench_metrics *m);
 void bench_report_cpu(bench_report *r, const char *key, const bench_server_sample *a,
                       const bench_server_sample *b, uint64_t items, const char *item_name);
 void bench_report_rss(bench_report *r, const char *key, const bench_server_sample *s, const char *label);
+/* A JSON member without a summary line (for figures printed as a table). */
+void bench_report_json_num(bench_report *r, const char *key, double v);
+void bench_report_json_str(bench_report *r, const char *key, const char *v);
 
 /* ==== worker processes (workers.c) ==== */
 
@@ -291,13 +337,14 @@ void bench_child_watch(bench_child *c, bench_loop *l, void (*fn)(void *arg, char
 /* ==== WebSocket client (ws_client.c) ==== */
 
 enum bench_ws_state { BWS_IDLE, BWS_CONNECTING, BWS_UPGRADING, BWS_OPEN, BWS_CLOSING };
+#define BENCH_WS_EOF (-EPIPE) /* on_close: the server closed TCP without a close frame */
 
 typedef struct bench_ws bench_ws;
 typedef struct bench_ws_ops {
     void (*on_text)(bench_ws *ws, const char *msg, size_t len, uint64_t now_us);
     /* The connection is gone: code 0 after the close handshake we started,
      * the server's close code (> 0) when it started one, -errno on an
-     * error or a TCP close without close frames. */
+     * error, BENCH_WS_EOF for a TCP close (FIN) without close frames. */
     void (*on_close)(bench_ws *ws, int code);
 } bench_ws_ops;
 
@@ -307,6 +354,8 @@ struct bench_ws {
     const bench_ws_ops *ops;
     uint8_t state;
     uint8_t pollout;        /* EPOLLOUT registered */
+    uint8_t paused;         /* EPOLLIN not registered (bench_ws_pause) */
+    int rcvbuf;             /* SO_RCVBUF for the next open; 0: the default */
     int close_code;         /* code of the server's close frame */
     hd_buf in, out, frag;
     uint64_t t_open_us;     /* when connect() was called */
@@ -323,6 +372,11 @@ int bench_ws_send_text(bench_ws *ws, const char *msg, size_t len);
 void bench_ws_close(bench_ws *ws, bool rst);
 /* Drop the socket now without callbacks (timeouts, teardown). */
 void bench_ws_abort(bench_ws *ws);
+/* Queue bytes as they are (already framed, or deliberately not); returns
+ * 0 or -1 if not open. */
+int bench_ws_send_raw(bench_ws *ws, const void *p, size_t len);
+/* Stop (or resume) reading: the peer's data piles up in the socket. */
+void bench_ws_pause(bench_ws *ws, bool paused);
 void bench_ws_deinit(bench_ws *ws);
 
 /* ==== Pusher messages (pusher.c) ==== */
@@ -388,11 +442,15 @@ void bench_http_init(bench_http *h, bench_loop *l, const bench_target *t, bench_
  * when busy or the connect failed at once. */
 int bench_http_send(bench_http *h, const char *req, size_t len);
 void bench_http_deinit(bench_http *h);
+/* Drop the connection; a request in flight ends with status -1. */
+void bench_http_abort(bench_http *h);
 /* Blocking request with a deadline; fills resp. Returns 0 or -1. */
 int bench_http_fetch(const bench_target *t, const char *req, size_t len, bench_http_resp *resp, int timeout_ms);
 
 /* Full signed request POST /apps/{id}/events with this JSON body. */
 void bench_api_events(hd_buf *out, const bench_target *t, const char *body, size_t len);
+/* The same for POST /apps/{id}/batch_events (body {"batch":[...]}). */
+void bench_api_batch_events(hd_buf *out, const bench_target *t, const char *body, size_t len);
 /* Full signed GET request for path (e.g. /apps/ID/channels). */
 void bench_api_get(hd_buf *out, const bench_target *t, const char *path);
 
@@ -440,6 +498,9 @@ void bench_pool_start(bench_pool *p, uint64_t now_us);
 /* Opens due connections, times out stuck ones, posts BM_READY once all
  * clients are settled. */
 void bench_pool_tick(bench_pool *p, uint64_t now_us);
+/* Connect a closed client again (and subscribe it as at first), after the
+ * pool was ready. Returns 0 or -errno. */
+int bench_pool_reopen(bench_pool *p, bench_client *cl);
 /* Close every client (RST or close frame); returns how many were open. */
 uint32_t bench_pool_drop(bench_pool *p, bool rst);
 void bench_pool_deinit(bench_pool *p);
@@ -456,6 +517,8 @@ int bench_run_fanout(const bench_opts *o);
 int bench_run_client_events(const bench_opts *o);
 int bench_run_churn(const bench_opts *o);
 int bench_run_storm(const bench_opts *o);
+int bench_run_soak(const bench_opts *o);
+int bench_run_publish(const bench_opts *o);
 
 /* Shared by the scenarios (main.c). */
 int bench_default_procs(const bench_opts *o, uint32_t conns);

@@ -224,6 +224,13 @@ int bench_http_send(bench_http *h, const char *req, size_t len)
     return 0;
 }
 
+void bench_http_abort(bench_http *h)
+{
+    http_disconnect(h);
+    if (h->busy)
+        http_finish(h, -1, NULL, 0);
+}
+
 /* The connection ended (EOF or error) while a request was in flight. */
 static void http_lost(bench_http *h)
 {

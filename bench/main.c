@@ -34,12 +34,14 @@ static const scenario scenarios[] = {
     {"client-events", bench_run_client_events, 1000, 0, 10, 20},
     {"churn", bench_run_churn, 0, 10, 0, 20},
     {"storm", bench_run_storm, 19000, 0, 0, 0},
+    {"soak", bench_run_soak, 300, 30, 50, 3600},
+    {"publish", bench_run_publish, 1, 1, 0, 5},
 };
 
 static void usage(FILE *f)
 {
     fputs("usage: herald_bench SCENARIO [options]\n"
-          "scenarios: connect fanout client-events churn storm\n"
+          "scenarios: connect fanout client-events churn storm soak publish\n"
           "target:\n"
           "  --host H (127.0.0.1; loopback only)  --port P (6001)\n"
           "  --app-id ID --app-key KEY --app-secret SECRET   (app-id/app-key/app-secret)\n"
@@ -64,7 +66,34 @@ static void usage(FILE *f)
           "  --probe-rate R        storm: probe connections/s (100)\n"
           "  --procs K             client worker processes (auto: one per 15000 connections)\n"
           "  --source-ips K        bind clients to 127.0.0.1..127.0.0.K (IPv4; for > 28000 connections)\n"
-          "  --tag T               channel name tag (random)\n",
+          "  --tag T               channel name tag (random)\n"
+          "publish (closed-loop signed triggers to one channel, -n subscribers 1; every combination\n"
+          "of the three lists below is a run of --warmup 1 s + --duration 5 s; --procs: publisher\n"
+          "processes, 1):\n"
+          "  --publishers LIST     keep-alive connections, one request in flight each (1,8,32)\n"
+          "  --payload LIST        bytes of each event's data as the server decodes it (100,10000)\n"
+          "  --batch LIST          events per request: 1 = POST /events, B = /batch_events (1,10)\n"
+          "soak (a steady mix for --duration s, default 3600; -n steady clients 300 on --channels 30\n"
+          "public/private/presence channels, --rate HTTP triggers/s to them 50; --warmup default\n"
+          "duration/10 capped at 300 s):\n"
+          "  --sample S            server sampling interval (10)\n"
+          "  --csv FILE            time series (soak-TAG.csv)\n"
+          "  --churn-rate R        connect+subscribe+disconnect cycles/s (20)\n"
+          "  --rst-share F         share of churn cycles ending with RST (0.5)\n"
+          "  --ce-rate R           client events/s on the private channels, all senders (50)\n"
+          "  --api-rate R          signed HTTP API GETs/s (5)\n"
+          "  --busy-rate R         events/s to the slow readers' channel (40)\n"
+          "  --busy-payload B      padding bytes of each of those events (8192)\n"
+          "  --slow-readers K      clients that subscribe there and stop reading (8)\n"
+          "  --slow-hold S         how long a slow reader stays stalled before it drains (30)\n"
+          "  --loris-heads K       slowloris request heads trickling a byte at a time (8)\n"
+          "  --loris-bodies K      slowloris POST bodies, Content-Length declared, then stalled (8)\n"
+          "  --trickle S           s between two trickled bytes (2)\n"
+          "  --bad-life S          a slowloris gives up after this long if the server has not (60)\n"
+          "  --garbage-ws-rate R   WebSocket connections/s sending one bad frame or message (2)\n"
+          "  --garbage-http-rate R TCP connections/s sending random bytes (2)\n"
+          "  --webhook-port P      answer herald's webhooks on 127.0.0.1:P (none)\n"
+          "  --tolerance PCT       flat/growing verdict tolerance, percent of the mean (5)\n",
           f);
 }
 
@@ -72,6 +101,9 @@ enum {
     OPT_HOST = 256, OPT_PORT, OPT_APP_ID, OPT_APP_KEY, OPT_APP_SECRET, OPT_PID, OPT_METRICS, OPT_CHANNELS,
     OPT_CRATE, OPT_INFLIGHT, OPT_RATE, OPT_DURATION, OPT_HOLD, OPT_PUBLISHERS, OPT_PAYLOAD, OPT_CONC, OPT_RST,
     OPT_WARMUP, OPT_SETTLE, OPT_ROUNDS, OPT_PROBE, OPT_PROCS, OPT_TAG, OPT_SRC,
+    OPT_SAMPLE, OPT_CSV, OPT_CHURN_RATE, OPT_RST_SHARE, OPT_CE_RATE, OPT_API_RATE, OPT_BUSY_RATE,
+    OPT_BUSY_PAYLOAD, OPT_SLOW_READERS, OPT_SLOW_HOLD, OPT_LORIS_HEADS, OPT_LORIS_BODIES, OPT_TRICKLE,
+    OPT_BAD_LIFE, OPT_GWS_RATE, OPT_GHTTP_RATE, OPT_HOOK_PORT, OPT_TOLERANCE, OPT_BATCH,
 };
 
 static const struct option long_opts[] = {
@@ -100,6 +132,25 @@ static const struct option long_opts[] = {
     {"procs", required_argument, 0, OPT_PROCS},
     {"tag", required_argument, 0, OPT_TAG},
     {"source-ips", required_argument, 0, OPT_SRC},
+    {"sample", required_argument, 0, OPT_SAMPLE},
+    {"csv", required_argument, 0, OPT_CSV},
+    {"churn-rate", required_argument, 0, OPT_CHURN_RATE},
+    {"rst-share", required_argument, 0, OPT_RST_SHARE},
+    {"ce-rate", required_argument, 0, OPT_CE_RATE},
+    {"api-rate", required_argument, 0, OPT_API_RATE},
+    {"busy-rate", required_argument, 0, OPT_BUSY_RATE},
+    {"busy-payload", required_argument, 0, OPT_BUSY_PAYLOAD},
+    {"slow-readers", required_argument, 0, OPT_SLOW_READERS},
+    {"slow-hold", required_argument, 0, OPT_SLOW_HOLD},
+    {"loris-heads", required_argument, 0, OPT_LORIS_HEADS},
+    {"loris-bodies", required_argument, 0, OPT_LORIS_BODIES},
+    {"trickle", required_argument, 0, OPT_TRICKLE},
+    {"bad-life", required_argument, 0, OPT_BAD_LIFE},
+    {"garbage-ws-rate", required_argument, 0, OPT_GWS_RATE},
+    {"garbage-http-rate", required_argument, 0, OPT_GHTTP_RATE},
+    {"webhook-port", required_argument, 0, OPT_HOOK_PORT},
+    {"tolerance", required_argument, 0, OPT_TOLERANCE},
+    {"batch", required_argument, 0, OPT_BATCH},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -107,7 +158,28 @@ static const struct option long_opts[] = {
 typedef struct raw_opts {
     const char *host, *metrics;
     int port;
+    const char *publishers, *payload, *batch; /* publish: lists, as given */
 } raw_opts;
+
+static void soak_defaults(bench_soak_opts *k)
+{
+    k->sample_s = 10;
+    k->churn_rate = 20;
+    k->rst_share = 0.5;
+    k->ce_rate = 50;
+    k->api_rate = 5;
+    k->busy_rate = 40;
+    k->busy_payload = 8192;
+    k->slow_readers = 8;
+    k->slow_hold = 30;
+    k->loris_heads = 8;
+    k->loris_bodies = 8;
+    k->trickle_s = 2;
+    k->bad_life = 60;
+    k->garbage_ws_rate = 2;
+    k->garbage_http_rate = 2;
+    k->tolerance_pct = 5;
+}
 
 static void opts_defaults(bench_opts *o, raw_opts *raw)
 {
@@ -115,6 +187,7 @@ static void opts_defaults(bench_opts *o, raw_opts *raw)
     raw->host = "127.0.0.1";
     raw->metrics = NULL;
     raw->port = 6001;
+    raw->publishers = raw->payload = raw->batch = NULL;
     o->t.app_id = "app-id";
     o->t.app_key = "app-key";
     o->t.app_secret = "app-secret";
@@ -123,8 +196,8 @@ static void opts_defaults(bench_opts *o, raw_opts *raw)
     o->rate = -1;
     o->duration = -1;
     o->hold = 10;
-    o->warmup = 3;
-    o->settle = 2;
+    o->warmup = -1;
+    o->settle = -1;
     o->publishers = 8;
     o->concurrency = 50;
     o->rounds = 2;
@@ -133,6 +206,33 @@ static void opts_defaults(bench_opts *o, raw_opts *raw)
     if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
         r[0] = (unsigned char)getpid();
     snprintf(o->tag, sizeof o->tag, "b%02x%02x%02x", r[0], r[1], r[2]);
+    soak_defaults(&o->soak);
+}
+
+static int soak_opt_apply(bench_soak_opts *k, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_SAMPLE: k->sample_s = atof(arg); break;
+    case OPT_CSV: k->csv = arg; break;
+    case OPT_CHURN_RATE: k->churn_rate = atof(arg); break;
+    case OPT_RST_SHARE: k->rst_share = atof(arg); break;
+    case OPT_CE_RATE: k->ce_rate = atof(arg); break;
+    case OPT_API_RATE: k->api_rate = atof(arg); break;
+    case OPT_BUSY_RATE: k->busy_rate = atof(arg); break;
+    case OPT_BUSY_PAYLOAD: k->busy_payload = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_SLOW_READERS: k->slow_readers = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_SLOW_HOLD: k->slow_hold = atof(arg); break;
+    case OPT_LORIS_HEADS: k->loris_heads = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_LORIS_BODIES: k->loris_bodies = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_TRICKLE: k->trickle_s = atof(arg); break;
+    case OPT_BAD_LIFE: k->bad_life = atof(arg); break;
+    case OPT_GWS_RATE: k->garbage_ws_rate = atof(arg); break;
+    case OPT_GHTTP_RATE: k->garbage_http_rate = atof(arg); break;
+    case OPT_HOOK_PORT: k->webhook_port = atoi(arg); break;
+    case OPT_TOLERANCE: k->tolerance_pct = atof(arg); break;
+    default: return -1;
+    }
+    return 0;
 }
 
 static int opt_apply(bench_opts *o, raw_opts *raw, int c, const char *arg)
@@ -152,8 +252,9 @@ static int opt_apply(bench_opts *o, raw_opts *raw, int c, const char *arg)
     case OPT_RATE: o->rate = atof(arg); break;
     case OPT_DURATION: o->duration = atof(arg); break;
     case OPT_HOLD: o->hold = atof(arg); break;
-    case OPT_PUBLISHERS: o->publishers = (uint32_t)strtoul(arg, NULL, 10); break;
-    case OPT_PAYLOAD: o->payload = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_PUBLISHERS: raw->publishers = arg; o->publishers = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_PAYLOAD: raw->payload = arg; o->payload = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_BATCH: raw->batch = arg; break;
     case OPT_CONC: o->concurrency = (uint32_t)strtoul(arg, NULL, 10); break;
     case OPT_RST: o->rst = true; break;
     case OPT_WARMUP: o->warmup = atof(arg); break;
@@ -164,7 +265,7 @@ static int opt_apply(bench_opts *o, raw_opts *raw, int c, const char *arg)
     case OPT_TAG: snprintf(o->tag, sizeof o->tag, "%s", arg); break;
     case OPT_SRC: o->source_ips = (uint32_t)strtoul(arg, NULL, 10); break;
     case 'h': usage(stdout); exit(0);
-    default: return -1;
+    default: return soak_opt_apply(&o->soak, c, arg);
     }
     return 0;
 }
@@ -191,6 +292,40 @@ static void scenario_defaults(bench_opts *o, const scenario *s)
         o->publishers = 1;
     if (o->rounds == 0)
         o->rounds = 1;
+    bool soak = strcmp(s->name, "soak") == 0, publish = strcmp(s->name, "publish") == 0;
+    if (o->warmup < 0)
+        o->warmup = soak ? (o->duration / 10 < 300 ? o->duration / 10 : 300) : publish ? 1 : 3;
+    if (o->settle < 0)
+        o->settle = soak ? 5 : 2;
+}
+
+/* Parse "1,8,32" into out[]; returns the count, or -1 when a value is not
+ * a positive number or there are more than max. */
+static int parse_list(const char *s, uint32_t *out, int max, const char *what)
+{
+    int n = 0;
+    while (*s) {
+        char *end;
+        unsigned long v = strtoul(s, &end, 10);
+        if (end == s || v == 0 || v > 100000000ul || n == max || (*end && *end != ',')) {
+            fprintf(stderr, "herald_bench: --%s wants up to %d positive numbers, comma separated\n", what, max);
+            return -1;
+        }
+        out[n++] = (uint32_t)v;
+        s = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+/* publish: the run matrix from the three lists (defaults: the issue's). */
+static int publish_lists(bench_opts *o, const raw_opts *raw)
+{
+    bench_publish_opts *p = &o->pub;
+    p->n_publishers = parse_list(raw->publishers ? raw->publishers : "1,8,32", p->publishers, BENCH_PUB_MAX,
+                                 "publishers");
+    p->n_payloads = parse_list(raw->payload ? raw->payload : "100,10000", p->payloads, BENCH_PUB_MAX, "payload");
+    p->n_batches = parse_list(raw->batch ? raw->batch : "1,10", p->batches, BENCH_PUB_MAX, "batch");
+    return p->n_publishers > 0 && p->n_payloads > 0 && p->n_batches > 0 ? 0 : -1;
 }
 
 static int resolve_all(bench_opts *o, const raw_opts *raw)
@@ -264,6 +399,8 @@ int main(int argc, char **argv)
             return 2;
         }
     scenario_defaults(&o, s);
+    if (strcmp(s->name, "publish") == 0 && publish_lists(&o, &raw) < 0)
+        return 2;
     if (resolve_all(&o, &raw) < 0)
         return 2;
     signal(SIGPIPE, SIG_IGN);

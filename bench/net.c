@@ -90,6 +90,11 @@ static int bind_source(int fd, const bench_target *t)
 
 int bench_tcp_connect(const bench_target *t)
 {
+    return bench_tcp_connect_rcvbuf(t, 0);
+}
+
+int bench_tcp_connect_rcvbuf(const bench_target *t, int rcvbuf)
+{
     if (!addr_is_loopback((const struct sockaddr *)&t->addr))
         return -EPERM; /* unreachable: resolve refuses, kept as a guard */
     int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -97,6 +102,10 @@ int bench_tcp_connect(const bench_target *t)
         return -errno;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* before connect(), so the window offered in the handshake already
+     * fits: shrinking it later makes the peer send into a closed window */
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (bind_source(fd, t) < 0) {
         int err = errno;
         close(fd);

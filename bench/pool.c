@@ -198,10 +198,28 @@ static void pool_scan(bench_pool *p, uint64_t now)
     }
 }
 
-void bench_pool_tick(bench_pool *p, uint64_t now_us)
+int bench_pool_reopen(bench_pool *p, bench_client *cl)
 {
-    if (p->ready_posted || p->dropping)
-        return;
+    if (cl->ws.io.fd >= 0 || p->dropping)
+        return 0;
+    if (cl->settled) {
+        cl->settled = 0;
+        p->settled--;
+    }
+    cl->established = 0;
+    cl->subs_wanted = cl->subs_ok = 0;
+    cl->socket_id[0] = '\0';
+    p->inflight++;
+    int rc = bench_ws_open(&cl->ws, &p->o->t);
+    if (rc < 0)
+        pool_fail(p, cl);
+    return rc;
+}
+
+/* Before the pool is ready: open due connections. Reopened clients
+ * (bench_pool_reopen) need only the timeout scan. */
+static void pool_open_due(bench_pool *p, uint64_t now_us)
+{
     uint64_t due = p->n;
     if (p->rate > 0) {
         double d = (double)(now_us - p->t0_us) * p->rate / 1e6 + 1;
@@ -209,6 +227,14 @@ void bench_pool_tick(bench_pool *p, uint64_t now_us)
     }
     while (p->opened < due && p->inflight < p->o->inflight)
         pool_open_next(p);
+}
+
+void bench_pool_tick(bench_pool *p, uint64_t now_us)
+{
+    if (p->dropping)
+        return;
+    if (!p->ready_posted)
+        pool_open_due(p, now_us);
     if (now_us - p->last_scan_us >= POOL_SCAN_US) {
         p->last_scan_us = now_us;
         pool_scan(p, now_us);

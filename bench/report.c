@@ -84,6 +84,18 @@ void bench_report_str(bench_report *r, const char *key, const char *v, const cha
     hd_buf_json_string(&r->json, v, strlen(v));
 }
 
+void bench_report_json_num(bench_report *r, const char *key, double v)
+{
+    json_key(r, key);
+    hd_buf_printf(&r->json, "%.10g", isfinite(v) ? v : 0);
+}
+
+void bench_report_json_str(bench_report *r, const char *key, const char *v)
+{
+    json_key(r, key);
+    hd_buf_json_string(&r->json, v, strlen(v));
+}
+
 static void hist_json(bench_report *r, const char *key, const char *suffix, double v)
 {
     char k[96];

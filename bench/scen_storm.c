@@ -1,20 +1,24 @@
 /* scen_storm.c - the `storm` scenario (mass disconnect, issue 4): N
  * connections on presence and public channels all drop at once with RST
  * while a probe keeps connecting new clients; time until the server's
- * registry is empty, probe connect latency during the storm, RSS before and
- * after, herald's cleanup fallbacks; --rounds storms in a row to show RSS
- * growth between rounds.
+ * registry is empty, how fast a new client is served during the storm
+ * (connected and subscribed), RSS before and after, herald's cleanup
+ * fallbacks; --rounds storms in a row to show RSS growth between rounds.
  *
  * DESIGN
  * ------
  * Client g joins presence-<tag>-storm-<g % C> (user "s<g>") and
  * <tag>-storm-<g % C>. The probe process opens a connection every
  * 1/--probe-rate s (at most PROBE_SLOTS at once; a probe that finds every
- * slot busy is counted as skipped), times connect() -> connection_established
- * and resets it. It runs from 'p' (1 s before the drop) to 'R' (end of the
- * round). Each probe's latency goes to the histogram of the phase it started
- * in: before the drop, the storm (from the drop until the registry is
- * empty, and at least STORM_MIN_US), or after (--settle s).
+ * slot busy is counted as skipped), times connect() -> connection_established,
+ * subscribes to a public and a presence channel of its own (presence signed
+ * with channel_data), times connect() -> the second subscription_succeeded
+ * ("served": what a real client waits for before it is useful) and resets
+ * it. It runs from 'p' (1 s before the drop) to 'R' (end of the round).
+ * Each probe's latencies go to the histograms of the phase it started in:
+ * before the drop, the storm (from the drop until the registry is empty,
+ * and at least STORM_MIN_US), or after (--settle s); probes over 50 ms are
+ * counted per phase.
  * Per round the parent: waits for BM_READY (all connected and subscribed)
  * and --settle s more, runs the probe for 1 s, samples RSS and the fallback
  * counters, sends 'd'
@@ -37,6 +41,7 @@
 #define STORM_POLL_US 10000u
 #define STORM_EMPTY_TIMEOUT_US (120 * 1000000ull)
 #define STORM_MAX_ROUNDS 16
+#define PROBE_SLOW_US 50000u /* a probe over this is counted: the issue's 50 ms */
 
 /* ---- storm workers ---- */
 
@@ -113,12 +118,19 @@ static int storm_worker_main(bench_child *c)
 
 /* ---- probe ---- */
 
+enum { PH_PRE, PH_STORM, PH_POST, PH__COUNT };
+
+/* Extra figures the probe reports per round, indexed by phase. */
+enum { PX_CONN_SLOW = 0, PX_SERVED_SLOW = PH__COUNT, PX__COUNT = 2 * PH__COUNT };
+
 typedef struct probe probe;
 typedef struct probe_slot {
     bench_ws ws; /* first */
     probe *p;
     bool busy;
-    int phase;   /* BH_PROBE_* when this probe started */
+    bool established;
+    int phase;   /* PH_* when this probe started */
+    int subs_ok;
 } probe_slot;
 
 struct probe {
@@ -126,10 +138,12 @@ struct probe {
     bench_child *c;
     const bench_opts *o;
     bench_result res;
+    uint64_t x[PX__COUNT];
     probe_slot slots[PROBE_SLOTS];
-    int phase; /* BH_PROBE_* */
-    uint64_t t0, due_done, last_scan;
+    int phase; /* PH_* */
+    uint64_t t0, due_done, last_scan, users;
     bool running;
+    hd_buf msg;
 };
 
 static void probe_free(probe_slot *s)
@@ -138,23 +152,75 @@ static void probe_free(probe_slot *s)
     s->busy = false;
 }
 
+static void probe_fail(probe_slot *s, int counter)
+{
+    s->p->res.c[counter]++;
+    probe_free(s);
+}
+
+/* Subscribe to this slot's own public and presence channels: not the storm
+ * channels, so probes never keep a storm channel in the registry and the
+ * drop -> empty figure stays the storm's alone. One channel pair per slot
+ * keeps the presence channel far below its member limit even when the
+ * departed probes' cleanup lags. */
+static void probe_subscribe(probe_slot *s, const char *socket_id)
+{
+    probe *p = s->p;
+    char ch[96], data[64];
+    int slot = (int)(s - p->slots);
+    snprintf(ch, sizeof ch, "%s-probe-%d", p->o->tag, slot);
+    bench_pusher_subscribe(&p->msg, &p->o->t, socket_id, ch, NULL);
+    bench_ws_send_text(&s->ws, p->msg.data, p->msg.len);
+    snprintf(ch, sizeof ch, "presence-%s-probe-%d", p->o->tag, slot);
+    snprintf(data, sizeof data, "{\"user_id\":\"p%llu\"}", (unsigned long long)p->users++);
+    bench_pusher_subscribe(&p->msg, &p->o->t, socket_id, ch, data);
+    bench_ws_send_text(&s->ws, p->msg.data, p->msg.len);
+}
+
+static void probe_established(probe_slot *s, const bench_pev *ev, uint64_t now)
+{
+    probe *p = s->p;
+    uint64_t us = now - s->ws.t_open_us;
+    s->established = true;
+    p->res.c[BC_CONN_OK]++;
+    bench_hist_record(&p->res.h[BH_PROBE_PRE + s->phase], us);
+    if (us > PROBE_SLOW_US)
+        p->x[PX_CONN_SLOW + s->phase]++;
+    probe_subscribe(s, ev->socket_id);
+}
+
+/* Served: connected and both subscriptions confirmed. */
+static void probe_sub_ok(probe_slot *s, uint64_t now)
+{
+    probe *p = s->p;
+    p->res.c[BC_SUB_OK]++;
+    if (++s->subs_ok < 2)
+        return;
+    uint64_t us = now - s->ws.t_open_us;
+    bench_hist_record(&p->res.h[BH_SERVED_PRE + s->phase], us);
+    if (us > PROBE_SLOW_US)
+        p->x[PX_SERVED_SLOW + s->phase]++;
+    probe_free(s);
+}
+
 static void probe_on_text(bench_ws *ws, const char *msg, size_t len, uint64_t now)
 {
     probe_slot *s = (probe_slot *)ws;
     bench_pev ev;
     bench_pusher_parse(msg, len, &ev);
-    if (ev.kind != BP_ESTABLISHED)
-        return;
-    s->p->res.c[BC_CONN_OK]++;
-    bench_hist_record(&s->p->res.h[s->phase], now - ws->t_open_us);
-    probe_free(s);
+    if (ev.kind == BP_ESTABLISHED && !s->established)
+        probe_established(s, &ev, now);
+    else if (ev.kind == BP_SUB_OK && s->established)
+        probe_sub_ok(s, now);
+    else if (ev.kind == BP_SUB_ERROR || ev.kind == BP_ERROR)
+        probe_fail(s, s->established ? BC_SUB_FAIL : BC_CONN_FAIL);
 }
 
 static void probe_on_close(bench_ws *ws, int code)
 {
     probe_slot *s = (probe_slot *)ws;
     (void)code;
-    s->p->res.c[BC_CONN_FAIL]++;
+    s->p->res.c[s->established ? BC_SUB_FAIL : BC_CONN_FAIL]++;
     s->busy = false;
 }
 
@@ -167,6 +233,8 @@ static void probe_open(probe *p)
         if (s->busy)
             continue;
         s->busy = true;
+        s->established = false;
+        s->subs_ok = 0;
         s->phase = p->phase;
         if (bench_ws_open(&s->ws, &p->o->t) < 0) {
             p->res.c[BC_CONN_FAIL]++;
@@ -181,10 +249,8 @@ static void probe_scan(probe *p, uint64_t now)
 {
     for (int i = 0; i < PROBE_SLOTS; i++) {
         probe_slot *s = &p->slots[i];
-        if (s->busy && now > s->ws.t_open_us + BENCH_CONNECT_TIMEOUT_US) {
-            p->res.c[BC_CONN_FAIL]++;
-            probe_free(s);
-        }
+        if (s->busy && now > s->ws.t_open_us + BENCH_CONNECT_TIMEOUT_US)
+            probe_fail(s, s->established ? BC_SUB_FAIL : BC_CONN_FAIL);
     }
 }
 
@@ -209,16 +275,17 @@ static void probe_on_cmd(void *arg, char cmd)
         p->running = true;
         p->t0 = p->last_scan = bench_now_us();
         p->due_done = 0;
-        p->phase = BH_PROBE_PRE;
+        p->phase = PH_PRE;
     } else if (cmd == 's' || cmd == 'a') {
-        p->phase = cmd == 's' ? BH_PROBE_STORM : BH_PROBE_POST;
+        p->phase = cmd == 's' ? PH_STORM : PH_POST;
     } else if (cmd == 'R' || cmd == 'q') { /* report and pause */
         p->running = false;
         for (int i = 0; i < PROBE_SLOTS; i++)
             if (p->slots[i].busy)
                 probe_free(&p->slots[i]);
-        bench_child_post_result(p->c, &p->res, NULL, 0);
+        bench_child_post_result(p->c, &p->res, p->x, PX__COUNT);
         memset(&p->res, 0, sizeof p->res);
+        memset(p->x, 0, sizeof p->x);
         if (cmd == 'q')
             bench_loop_stop(p->loop);
     }
@@ -230,6 +297,7 @@ static int probe_main(bench_child *c)
     p.loop = bench_loop_create();
     p.c = c;
     p.o = c->o;
+    hd_buf_init(&p.msg);
     for (int i = 0; i < PROBE_SLOTS; i++) {
         bench_ws_init(&p.slots[i].ws, p.loop, &probe_ws_ops);
         p.slots[i].p = &p;
@@ -238,6 +306,7 @@ static int probe_main(bench_child *c)
     bench_loop_run(p.loop, probe_tick, &p);
     for (int i = 0; i < PROBE_SLOTS; i++)
         bench_ws_deinit(&p.slots[i].ws);
+    hd_buf_deinit(&p.msg);
     bench_loop_destroy(p.loop);
     return 0;
 }
@@ -250,6 +319,7 @@ typedef struct storm_round {
     uint64_t t_drop, t_dropped, t_empty;
     uint32_t polls, left_first;
     bench_result workers, probe;
+    uint64_t probe_x[PX__COUNT]; /* probes over PROBE_SLOW_US, per phase */
 } storm_round;
 
 /* Storm channels still listed by GET /apps/{id}/channels; -1 on error. */
@@ -333,9 +403,37 @@ static int storm_one(const bench_opts *o, bench_proc *ws, int n, bench_proc *pr,
     bench_server_sample_take(o->server_pid, &rd->after);
     storm_metrics(o, &rd->m_after);
     if (bench_proc_collect(ws, n, 'R', &rd->workers, NULL, 0) < 0 ||
-        bench_proc_collect(pr, 1, 'R', &rd->probe, NULL, 0) < 0)
+        bench_proc_collect(pr, 1, 'R', &rd->probe, rd->probe_x, PX__COUNT) < 0)
         rc = -1;
     return rc;
+}
+
+static const char *const phase_key[PH__COUNT] = {"pre", "storm", "post"};
+static const char *const phase_label[PH__COUNT] = {"before", "storm", "after"};
+
+/* Connect, and connect + subscribe (served), per phase; prefix "r1_" or "all_". */
+static void storm_report_probe(bench_report *rep, char *k, size_t ksz, int round, const bench_result *pr,
+                               const uint64_t *x)
+{
+    char label[64], pre[16] = "all";
+    if (round >= 0)
+        snprintf(pre, sizeof pre, "r%d", round + 1);
+    for (int ph = 0; ph < PH__COUNT; ph++) {
+        snprintf(k, ksz, "%s_probe_%s", pre, phase_key[ph]);
+        snprintf(label, sizeof label, "probe connect, %s", phase_label[ph]);
+        bench_report_hist(rep, k, &pr->h[BH_PROBE_PRE + ph], label);
+        snprintf(k, ksz, "%s_probe_served_%s", pre, phase_key[ph]);
+        snprintf(label, sizeof label, "probe connect+subscribe, %s", phase_label[ph]);
+        bench_report_hist(rep, k, &pr->h[BH_SERVED_PRE + ph], label);
+        snprintf(k, ksz, "%s_probe_connect_over_50ms_%s", pre, phase_key[ph]);
+        snprintf(label, sizeof label, "probes connect > 50 ms, %s", phase_label[ph]);
+        bench_report_int(rep, k, x[PX_CONN_SLOW + ph], label);
+        snprintf(k, ksz, "%s_probe_served_over_50ms_%s", pre, phase_key[ph]);
+        snprintf(label, sizeof label, "probes served > 50 ms, %s", phase_label[ph]);
+        bench_report_int(rep, k, x[PX_SERVED_SLOW + ph], label);
+    }
+    snprintf(k, ksz, "%s_probe_sub_fail", pre);
+    bench_report_int(rep, k, pr->c[BC_SUB_FAIL], "probe subscribe failures");
 }
 
 static void storm_report_round(bench_report *rep, const bench_opts *o, int i, const storm_round *rd)
@@ -357,10 +455,8 @@ static void storm_report_round(bench_report *rep, const bench_opts *o, int i, co
     bench_report_num(rep, KEY("registry_empty_ms"),
                      rd->t_empty ? (double)(rd->t_empty - rd->t_drop) / 1000.0 : -1, "ms",
                      "drop -> registry empty (-1: never)");
-    bench_report_hist(rep, KEY("probe_pre"), &rd->probe.h[BH_PROBE_PRE], "probe connect, before");
-    bench_report_hist(rep, KEY("probe_storm"), &rd->probe.h[BH_PROBE_STORM], "probe connect, storm");
-    bench_report_hist(rep, KEY("probe_post"), &rd->probe.h[BH_PROBE_POST], "probe connect, after");
-    bench_report_int(rep, KEY("probe_fail"), rd->probe.c[BC_CONN_FAIL], "probe failures");
+    storm_report_probe(rep, k, sizeof k, i, &rd->probe, rd->probe_x);
+    bench_report_int(rep, KEY("probe_fail"), rd->probe.c[BC_CONN_FAIL], "probe connect failures");
     bench_report_int(rep, KEY("probe_skipped"), rd->probe.c[BC_BACKLOG], "probes skipped (all slots busy)");
     bench_report_rss(rep, KEY("rss_before_mib"), &rd->before, "RSS before the drop");
     bench_report_rss(rep, KEY("rss_empty_mib"), &rd->empty, "RSS when the registry is empty");
@@ -374,6 +470,24 @@ static void storm_report_round(bench_report *rep, const bench_opts *o, int i, co
                          "herald cleanup queue high water");
 #undef KEY
     (void)o;
+}
+
+/* The probes of every round together: the figures the issue's target is about. */
+static void storm_report_all(bench_report *rep, const storm_round *rd, uint32_t rounds)
+{
+    bench_result all;
+    uint64_t x[PX__COUNT] = {0};
+    char k[64];
+    memset(&all, 0, sizeof all);
+    for (uint32_t i = 0; i < rounds; i++) {
+        bench_result_merge(&all, &rd[i].probe);
+        for (int j = 0; j < PX__COUNT; j++)
+            x[j] += rd[i].probe_x[j];
+    }
+    bench_report_section(rep, "probes, all rounds");
+    storm_report_probe(rep, k, sizeof k, -1, &all, x);
+    bench_report_int(rep, "all_probe_fail", all.c[BC_CONN_FAIL], "probe connect failures");
+    bench_report_int(rep, "all_probe_skipped", all.c[BC_BACKLOG], "probes skipped (all slots busy)");
 }
 
 static void storm_report(const bench_opts *o, int procs, const storm_round *rd, uint32_t rounds,
@@ -391,6 +505,7 @@ static void storm_report(const bench_opts *o, int procs, const storm_round *rd, 
     bench_report_rss(&rep, "rss_idle_mib", idle, "RSS before any connection");
     for (uint32_t i = 0; i < rounds; i++)
         storm_report_round(&rep, o, (int)i, &rd[i]);
+    storm_report_all(&rep, rd, rounds);
     if (rounds >= 2 && rd[0].after.ok && rd[0].after.rss_kb > 0) {
         bench_report_section(&rep, "growth");
         double g = (double)(rd[rounds - 1].after.rss_kb - rd[0].after.rss_kb) * 100.0 / (double)rd[0].after.rss_kb;

@@ -43,6 +43,7 @@ static void ws_reset(bench_ws *ws)
 {
     ws->state = BWS_IDLE;
     ws->pollout = 0;
+    ws->paused = 0;
     ws->close_code = 0;
     ws->in.len = 0;
     ws->out.len = 0;
@@ -86,7 +87,16 @@ static void ws_want_out(bench_ws *ws, bool want)
     if (ws->pollout == want || ws->io.fd < 0)
         return;
     ws->pollout = want;
-    bench_loop_mod(ws->loop, &ws->io, EPOLLIN | (want ? EPOLLOUT : 0));
+    bench_loop_mod(ws->loop, &ws->io, (ws->paused ? 0 : EPOLLIN) | (want ? EPOLLOUT : 0));
+}
+
+void bench_ws_pause(bench_ws *ws, bool paused)
+{
+    if (ws->io.fd < 0 || ws->paused == paused)
+        return;
+    ws->paused = paused;
+    /* an unread socket still reports EPOLLHUP / EPOLLERR: a reset is seen */
+    bench_loop_mod(ws->loop, &ws->io, (paused ? 0 : EPOLLIN) | (ws->pollout ? EPOLLOUT : 0));
 }
 
 static void ws_flush(bench_ws *ws)
@@ -117,7 +127,7 @@ int bench_ws_open(bench_ws *ws, const bench_target *t)
 {
     char key[25];
     ws_reset(ws);
-    int fd = bench_tcp_connect(t);
+    int fd = bench_tcp_connect_rcvbuf(t, ws->rcvbuf);
     if (fd < 0)
         return fd;
     ws->io.fd = fd;
@@ -180,6 +190,16 @@ int bench_ws_send_text(bench_ws *ws, const char *msg, size_t len)
     if (ws->state != BWS_OPEN || ws->io.fd < 0)
         return -1;
     ws_send(ws, OP_TEXT, msg, len);
+    return 0;
+}
+
+int bench_ws_send_raw(bench_ws *ws, const void *p, size_t len)
+{
+    if (ws->state != BWS_OPEN || ws->io.fd < 0)
+        return -1;
+    hd_buf_append(&ws->out, p, len);
+    if (!ws->pollout)
+        ws_flush(ws);
     return 0;
 }
 
@@ -325,7 +345,7 @@ static void ws_on_eof(bench_ws *ws, int err)
         ws->ops->on_close(ws, code);
         return;
     }
-    ws_fail(ws, err ? err : -ECONNRESET);
+    ws_fail(ws, err ? err : BENCH_WS_EOF);
 }
 
 /* Feed freshly read bytes through ws->in when a tail is pending. */

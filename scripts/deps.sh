@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what herald needs on Debian 12 (run as root), only what is missing.
 #   scripts/deps.sh build   - compiler, CMake and the C libraries
-#   scripts/deps.sh test    - the above plus Node.js, redis-server and the npm test packages
+#   scripts/deps.sh test    - the above plus Node.js, redis-server, clang with libFuzzer
+#                             (make fuzz, scripts/fuzz.sh) and the npm test packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_PKGS=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libcurl4-openssl-dev libssl-dev
+BUILD_PKGS=(build-essential cmake pkg-config libcjson-dev libcurl4-openssl-dev libssl-dev
             libhiredis-dev libcunit1-dev libev-dev libcap-dev dpkg-dev)
-TEST_PKGS=(nodejs npm redis-server curl)
+# libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes; clang-14
+# only recommends it, and recommends are not installed here.
+TEST_PKGS=(nodejs npm redis-server curl clang libclang-rt-14-dev)
 
 missing=()
 want=("${BUILD_PKGS[@]}")

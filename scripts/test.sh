@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: the CUnit suites under the release, ASan+UBSan and TSan
 # builds, then the integration suite (real binary on loopback, pusher-js,
-# the pusher SDK, raw frames) against each of those binaries. A sanitizer
-# report makes the test that stops the server fail. Ends with one line:
-# "tests: N passed, N failed".
+# the pusher SDK, raw frames) against each of those binaries, then a short
+# run of each libFuzzer target (scripts/fuzz.sh, FUZZ_TEST_SECONDS each,
+# one test per target). A sanitizer report makes the test that stops the
+# server fail. Ends with one line: "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -23,6 +24,12 @@ count_node() { # node --test (tap): "# pass N" / "# fail N"
   p=$(grep -E "^# pass [0-9]+" "$1" | tail -1 | awk '{print $3}'); f=$(grep -E "^# fail [0-9]+" "$1" | tail -1 | awk '{print $3}')
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 }
+count_fuzz() { # scripts/fuzz.sh: "fuzz <target>: ok (...)" or "fuzz <target>: FAILED (...)"
+  local p f
+  grep -E "^fuzz [a-z_]+: " "$1" || true
+  p=$(grep -cE "^fuzz [a-z_]+: ok" "$1"); f=$(grep -cE "^fuzz [a-z_]+: FAILED" "$1")
+  passed=$((passed + p)); failed=$((failed + f))
+}
 step() { # name, counter, command...
   local name=$1 counter=$2 out="$log/$RANDOM.log"; shift 2
   echo "=== $name"
@@ -38,6 +45,8 @@ for b in build build-asan build-tsan; do
   step "integration tests ($b)" count_node env HERALD_BIN="$PWD/$b/herald" \
     node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=tap test/integration/*.test.js
 done
+fuzz_s=${FUZZ_TEST_SECONDS:-20}
+step "fuzz targets (build-fuzz, $fuzz_s s each)" count_fuzz env FUZZ_SECONDS="$fuzz_s" FUZZ_FRESH=1 scripts/fuzz.sh
 rm -rf "$log"
 echo
 echo "tests: $passed passed, $failed failed"

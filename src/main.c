@@ -1,13 +1,17 @@
 /* main.c - command line, configuration, signals, and the server's life.
  *
- * THREADING: the main thread blocks SIGINT/SIGTERM before any thread
- * starts (threads inherit the mask) and waits for them with sigwait(), so
- * shutdown runs as ordinary code, not in a signal handler.
+ * THREADING: the main thread blocks SIGINT/SIGTERM/SIGHUP before any
+ * thread starts (threads inherit the mask) and waits for them with
+ * sigwait(), so shutdown and reloads run as ordinary code, not in a signal
+ * handler. A SIGHUP reloads the app list (src/adapter/reload.c) on this
+ * thread and the loop goes on; SIGINT/SIGTERM end it.
  */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <pthread.h>
 
 #include "adapter/adapter.h"
 #include "config/config.h"
@@ -48,12 +52,64 @@ static int log_level_of(const hd_config *cfg)
     return HD_LOG_NOTICE;
 }
 
-static int serve(const hd_config *cfg)
+static sigset_t stop_signals;
+
+/* During the graceful shutdown a second SIGINT/SIGTERM ends the process at
+ * once: an operator pressing Ctrl-C twice means it. */
+static void *second_signal(void *arg)
+{
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    hd_log(HD_LOG_WARN, "main", "signal %d again during shutdown: exiting at once (status 1)", sig);
+    _exit(1);
+    return NULL;
+}
+
+/* SIGHUP: load the file again exactly as at start-up (same loader,
+ * HERALD_* overrides included) and let the server apply its app list. A
+ * file that does not load changes nothing: the loader's message names the
+ * key. */
+static void reload(hd_server *srv, const char *path)
+{
+    hd_server_reload_tls(srv);
+    if (!path) {
+        hd_log(HD_LOG_NOTICE, "main", "SIGHUP: running on the embedded configuration (no --config): nothing to "
+               "reload");
+        return;
+    }
+    hd_log(HD_LOG_NOTICE, "main", "SIGHUP: reloading %s", path);
+    hd_config *next = hd_malloc(sizeof *next);
+    char err[512] = "";
+    if (hd_config_load_file(next, path, environ, err, sizeof err) != 0) {
+        hd_log(HD_LOG_ERR, "main", "reload failed, nothing changed (still running on the previous configuration): %s",
+               err);
+        hd_free(next);
+        return;
+    }
+    hd_server_reload(srv, next); /* takes next */
+}
+
+/* Until SIGINT/SIGTERM: each SIGHUP reloads. Returns the stop signal. */
+static int wait_for_stop(hd_server *srv, const sigset_t *set, const char *path)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            return sig;
+        reload(srv, path);
+    }
+}
+
+static int serve(const hd_config *cfg, const char *path)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    stop_signals = set; /* the second-signal watcher: SIGHUP stays blocked and ignored during shutdown */
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     hd_server *srv;
@@ -63,11 +119,14 @@ static int serve(const hd_config *cfg)
         hd_server_destroy(srv);
         return 1;
     }
-    int sig = 0;
-    sigwait(&set, &sig);
-    hd_log(HD_LOG_NOTICE, "main", "signal %d received", sig);
+    int sig = wait_for_stop(srv, &set, path);
+    hd_log(HD_LOG_NOTICE, "main", "signal %d received: shutting down gracefully (a second one exits at once)", sig);
+    pthread_t second;
+    if (pthread_create(&second, NULL, second_signal, NULL) == 0)
+        pthread_detach(second);
     hd_server_shutdown(srv);
     hd_server_destroy(srv);
+    hd_log(HD_LOG_NOTICE, "main", "stopped (exit status 0)");
     return 0;
 }
 
@@ -103,7 +162,7 @@ int main(int argc, char **argv)
         return 0;
     }
     hd_log_set_level(log_level_of(&cfg));
-    int rc = serve(&cfg);
+    int rc = serve(&cfg, path);
     hd_config_free(&cfg);
     return rc;
 }

@@ -38,13 +38,32 @@
 
 typedef struct hd_server hd_server;
 
-/* Runtime state of one configured app. */
+/* Runtime state of one app, matched by id across reloads (reload.c): the
+ * slot, its registry and counters live as long as the server; a reload
+ * swaps only its settings. */
 typedef struct hd_app {
-    const hd_app_config *cfg;
-    unsigned index;
+    /* Current settings: a reload publishes a new pointer (release); read it
+     * with hd_app_cfg() once per operation, so that fields read together
+     * (key and secret) come from one version. Every version stays valid
+     * until the server is destroyed. */
+    _Atomic(const hd_app_config *) cfg;
+    unsigned index;          /* slot in the server's app array; never changes */
     hd_registry *registry;
+    atomic_bool removed;     /* gone from the config file: lookups skip it (reload.c) */
     atomic_uint connections; /* open WebSocket connections, all io threads */
+    _Atomic uint64_t http_tat_ns; /* HTTP API rate limit (http/http_limits.c); zeroed = full bucket */
 } hd_app;
+
+static inline const hd_app_config *hd_app_cfg(const hd_app *app)
+{
+    return atomic_load_explicit(&app->cfg, memory_order_acquire);
+}
+
+/* Room for apps added by reloads: the app array is allocated once with
+ * the configured apps plus this many slots, so it never moves under the
+ * threads reading it; a reload that needs more is refused (logged). A
+ * removed app keeps its slot (it comes back there if re-added). */
+#define HD_APP_HEADROOM 256
 
 /* ---- server lifetime (main thread) ---- */
 
@@ -64,8 +83,26 @@ const hd_config *hd_server_config(const hd_server *srv);
 /* True when every io thread (and cleanup worker) is serving; otherwise
  * false with a short reason appended to why (may be NULL). */
 bool hd_server_ready(hd_server *srv, hd_buf *why);
+/* The app with this id / key, skipping removed ones; NULL when none. */
 hd_app *hd_server_app_by_id(hd_server *srv, const char *id);
 hd_app *hd_server_app_by_key(hd_server *srv, const char *key);
+
+/* ---- reload (reload.c; main thread, while the server runs) ---- */
+
+/* Apply a freshly loaded configuration's app list (SIGHUP): apps matched
+ * by id keep their registry, channels, connections and counters and take
+ * the new settings; new apps become usable at once; removed apps refuse
+ * new connections (4001) and HTTP API requests (404), and their open
+ * connections are closed with pusher:error + close 4001. Every other key
+ * keeps its start-up value: each one that differs is logged as needing a
+ * restart. Takes ownership of cfg (heap-allocated, loaded by
+ * hd_config_load_file): it is kept until hd_server_destroy, or freed at
+ * once when the reload is refused. Returns 0, or HD_EINVAL (logged) when
+ * the new apps would not fit in the app array, with nothing changed. */
+int hd_server_reload(hd_server *srv, hd_config *cfg);
+/* SIGHUP (main thread): reload the TLS certificate and key from the same
+ * files (ssl.*); a failure keeps the previous ones (logged). No-op without TLS. */
+void hd_server_reload_tls(hd_server *srv);
 
 /* ---- operations (any thread) ---- */
 

@@ -61,17 +61,10 @@ struct hd_local_channel {
     hd_map_entry *entry; /* key = channel name */
 };
 
-enum hd_conn_kind { HD_CONN_NONE = 0, HD_CONN_WS, HD_CONN_HTTP };
+enum hd_conn_kind { HD_CONN_NONE = 0, HD_CONN_WS };
 
-typedef struct hd_http_state {
-    hd_buf body;
-    char method[8];
-    char *path;
-    bool too_large;
-} hd_http_state;
-
-/* Per-connection data (lws per_session_data): a WebSocket session or an
- * HTTP API transaction. */
+/* Per-connection data (lws per_session_data): a WebSocket session. (HTTP
+ * API requests never reach lws: http_front.c answers them.) */
 struct hd_session {
     uint8_t kind;
     bool established;  /* counted in app->connections */
@@ -84,10 +77,10 @@ struct hd_session {
     struct hd_io_thread *io;
     hd_app *app;
     hd_session *prev, *next;           /* io->sessions, ordered by last_rx_ms (idle.c) */
-    hd_session *auth_prev, *auth_next; /* io->auth_pending while auth_deadline_ms != 0 */
+    hd_session *auth_prev, *auth_next; /* io->auth_pending while auth_deadline_ms != 0 (idle.c) */
     char socket_id[32];
     uint64_t last_rx_ms;
-    uint64_t auth_deadline_ms; /* enable_user_authentication: 0 = none */
+    uint64_t auth_deadline_ms; /* sign-in deadline, or once closing the teardown deadline; 0 = none */
 
     hd_sub **subs;
     uint32_t n_subs, cap_subs; /* bounded by max_subscriptions_per_connection (+ signin memberships) */
@@ -104,17 +97,16 @@ struct hd_session {
     uint64_t rate_refill_ms;  /* client-event token bucket (events.c) */
     uint32_t rate_milli_tokens;
     bool rate_started;
-
-    hd_http_state *http; /* HD_CONN_HTTP only */
 };
 
-enum hd_inbox_kind { HD_INBOX_PUBLISH, HD_INBOX_TERMINATE };
+/* APP_REMOVED: a reload removed app: close its sessions with 4001 (ch NULL). */
+enum hd_inbox_kind { HD_INBOX_PUBLISH, HD_INBOX_TERMINATE, HD_INBOX_APP_REMOVED };
 
 typedef struct hd_inbox_item {
     struct hd_inbox_item *next;
     uint8_t kind;
     hd_app *app;
-    hd_channel *ch; /* reference owned by the item */
+    hd_channel *ch; /* reference owned by the item; NULL for APP_REMOVED */
     hd_msg *msg;    /* PUBLISH: reference owned by the item */
     char except[32];
 } hd_inbox_item;
@@ -129,20 +121,20 @@ typedef struct hd_io_stats {
     atomic_uint_fast64_t http_requests;
     atomic_uint_fast64_t slow_consumer_closes;
     atomic_uint_fast64_t coalesced_writes;
+    atomic_uint_fast64_t http_refused;             /* answered with an error before the handler ran */
+    atomic_uint_fast64_t http_timeouts;            /* request head or body past its deadline (408) */
+    atomic_uint_fast64_t connections_rate_limited; /* handshakes refused 429 by admission.c */
+    atomic_uint_fast64_t connections_over_limit;   /* closed 4100: limits.max_connections */
+    atomic_uint_fast64_t close_timeouts;           /* closed sessions torn down at limits.close_timeout_ms */
 } hd_io_stats;
 
 #define HD_STAT_ADD(io, field, n) atomic_fetch_add_explicit(&(io)->stats.field, (n), memory_order_relaxed)
 
 #define HD_SCRATCH_SIZE (64 * 1024)
 
-/* A socket accepted before its request arrived (listener.c). */
-#define HD_MAX_PENDING_ACCEPTS 64
-#define HD_PENDING_ACCEPT_MS 5000
-typedef struct hd_pending_accept {
-    ev_io watcher;
-    int fd;
-    uint64_t since_ms;
-} hd_pending_accept;
+typedef struct hd_front_conn hd_front_conn; /* http_front.c */
+typedef struct hd_tls hd_tls;               /* tls.c */
+typedef struct hd_admission hd_admission;   /* admission.c */
 
 typedef struct hd_io_thread {
     hd_server *srv;
@@ -151,9 +143,9 @@ typedef struct hd_io_thread {
     pthread_t thread;
     pthread_mutex_t inbox_lock;
     hd_inbox_item *inbox_head, *inbox_tail; /* {inbox_lock} */
-    hd_map *local;        /* per app: name -> hd_local_channel (this thread only) */
+    hd_map *local;        /* per app slot (srv->max_apps): name -> hd_local_channel (this thread only) */
     hd_session *sessions, *sessions_tail; /* WebSocket sessions, least recently active first */
-    hd_session *auth_pending;             /* sessions with an authorized-connection deadline */
+    hd_session *auth_pending;             /* sessions with a deadline: sign-in or teardown (idle.c) */
     struct ev_loop *loop; /* epoll-backed libev loop this thread runs; lws is attached to it */
     ev_timer idle_timer;
     int listen_fd;            /* listener.c; -1 when closed */
@@ -166,8 +158,8 @@ typedef struct hd_io_thread {
     uint32_t dirty_head, n_dirty, cap_dirty;
     ev_prepare flush_turn;
     ev_idle flush_more; /* active while the dirty list is not empty: the loop must not block */
-    hd_pending_accept pending[HD_MAX_PENDING_ACCEPTS];
-    unsigned n_pending;
+    hd_front_conn *front; /* sockets the HTTP front end owns (http_front.c) */
+    unsigned n_front;
     atomic_bool alive;
     ev_timer sweep_timer;
     hd_io_stats stats;
@@ -175,9 +167,15 @@ typedef struct hd_io_thread {
 } hd_io_thread;
 
 struct hd_server {
-    const hd_config *cfg;
+    const hd_config *cfg; /* the start-up configuration: every key but the apps keeps its value */
+    /* max_apps slots, allocated once (never moves). Slots [0, n_apps) are in
+     * use: a reload fills slot n completely, then publishes n_apps = n + 1
+     * (release); readers load n_apps with acquire (hd_server_n_apps). */
     hd_app *apps;
-    size_t n_apps;
+    atomic_size_t n_apps;
+    size_t max_apps;
+    hd_config **reloads; /* main thread: configurations applied by reloads, freed by destroy */
+    size_t n_reloads;
     unsigned n_threads;
     hd_io_thread *threads;
     hd_adapter *adapter;
@@ -188,7 +186,18 @@ struct hd_server {
     atomic_bool exiting;
     atomic_uint_fast64_t next_socket;
     unsigned node_id;
+    atomic_uint connections;   /* WebSocket connections of all apps (limits.max_connections) */
+    atomic_size_t front_bytes; /* memory the HTTP front ends hold, all threads (limits.http_buffers_mb) */
+    hd_admission *admission;
+    hd_tls *tls; /* NULL unless ssl.enabled */
 };
+
+static inline size_t hd_server_n_apps(const hd_server *srv)
+{
+    return atomic_load_explicit(&srv->n_apps, memory_order_acquire);
+}
+/* Fill slot i for cfg (main thread; before publishing n_apps > i). */
+void hd_app_slot_init(hd_server *srv, size_t i, const hd_app_config *cfg);
 
 /* ---- fanout.c ---- */
 void hd_io_inbox_push(hd_io_thread *io, hd_inbox_item *item);
@@ -205,6 +214,8 @@ void hd_session_send(hd_session *s, hd_msg *m);            /* takes a reference 
 void hd_session_send_text(hd_session *s, const char *frame, size_t len);
 void hd_session_send_error(hd_session *s, int code, const char *message); /* code 0 = null */
 void hd_session_close(hd_session *s, uint16_t code, const char *reason);
+/* pusher:error {code, why} then close with code and why; once per session. */
+void hd_session_fail(hd_session *s, uint16_t code, const char *why);
 hd_sub *hd_session_find_sub(hd_session *s, const char *channel, size_t len);
 /* lws callback steps, one per reason */
 void hd_session_established(hd_session *s, struct lws *wsi, struct hd_io_thread *io);
@@ -249,6 +260,7 @@ void hd_session_disconnect(hd_session *s);
 void hd_idle_link(hd_session *s);
 void hd_idle_unlink(hd_session *s);
 void hd_idle_auth_deadline(hd_session *s, uint64_t deadline_ms);
+void hd_idle_close_deadline(hd_session *s); /* closed by herald: torn down by limits.close_timeout_ms */
 void hd_idle_tick(hd_io_thread *io);
 
 /* ---- listener.c ---- */
@@ -259,7 +271,27 @@ void hd_listener_stop(hd_io_thread *io);
 void hd_server_metrics_render(void *srv, hd_buf *out);
 bool hd_server_metrics_ready(void *srv, hd_buf *why);
 
-/* ---- http_conn.c ---- */
-int hd_http_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, hd_session *pss, void *in, size_t len);
+/* ---- http_front.c: herald's own HTTP/1.1 server for everything but WebSocket handshakes ---- */
+/* Take over a freshly accepted fd, with the first bytes already read from it. */
+void hd_front_accept(hd_io_thread *io, int fd, uint32_t peer, const char *data, size_t len);
+void hd_front_tick(hd_io_thread *io, uint64_t now); /* deadlines */
+void hd_front_close_all(hd_io_thread *io);
+
+/* ---- tls.c: TLS on the main port ---- */
+/* NULL in *out (and 0) when ssl.enabled is false; HD_EINVAL, logged, when
+ * the certificate or key cannot be loaded. */
+int hd_tls_create(hd_tls **out, const hd_config *cfg);
+void hd_tls_destroy(hd_tls *t);
+int hd_tls_reload(hd_tls *t); /* SIGHUP: same files, new context; the old one stays on failure */
+struct ssl_st;
+struct ssl_st *hd_tls_session(hd_tls *t, int fd); /* server-side SSL for an accepted fd, or NULL */
+
+/* ---- admission.c: rate limits on new WebSocket connections ---- */
+hd_admission *hd_admission_create(void);
+void hd_admission_destroy(hd_admission *a);
+/* True when a new connection from peer may proceed (takes a token). */
+bool hd_admission_take(hd_server *srv, uint32_t peer);
+struct sockaddr_storage;
+uint32_t hd_admission_peer_hash(const struct sockaddr_storage *ss);
 
 #endif /* HD_ADAPTER_INTERNAL_H */

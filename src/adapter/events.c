@@ -39,7 +39,7 @@ static void dispatch_pusher_event(hd_session *s, const char *event, cJSON *root)
     if (!handler) {
         hd_buf b;
         hd_buf_init(&b);
-        hd_buf_printf(&b, "Unknown event: %.64s", event);
+        hd_buf_printf(&b, "Unknown event: %.*s", (int)hd_utf8_prefix(event, strlen(event), 64), event);
         hd_session_send_error(s, 0, b.data);
         hd_buf_deinit(&b);
         return;
@@ -80,7 +80,7 @@ void hd_session_on_message(hd_session *s, const char *text, size_t len)
  * jitter alone), a burst beyond it is. Tokens are kept in thousandths. */
 static bool rate_limited(hd_session *s)
 {
-    uint32_t max = s->app->cfg->max_client_events_per_second;
+    uint32_t max = hd_app_cfg(s->app)->max_client_events_per_second;
     if (!max)
         return false;
     uint64_t now = hd_mono_ms(), cap = (uint64_t)max * 1000u;
@@ -101,7 +101,7 @@ static bool rate_limited(hd_session *s)
 /* Returns the subscription to relay on, or NULL after telling the client why not. */
 static hd_sub *client_event_check(hd_session *s, const char *event, cJSON *channel)
 {
-    const hd_app_config *app = s->app->cfg;
+    const hd_app_config *app = hd_app_cfg(s->app);
     if (!cJSON_IsString(channel)) {
         hd_session_send_error(s, 0, "Client event rejected - channel is required");
         return NULL;
@@ -155,10 +155,10 @@ void hd_handle_client_event(hd_session *s, const char *event, cJSON *root)
     if (!sub)
         return;
     if (rate_limited(s))
-        return hd_session_send_error(s, 4301, "Client event rejected due to rate limit");
+        return hd_session_send_error(s, HD_ERROR_CLIENT_EVENT_RATE, "Client event rejected due to rate limit");
     cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
     char *data_json = data ? cJSON_PrintUnformatted(data) : hd_strdup("null");
-    if (strlen(data_json) > (size_t)s->app->cfg->max_event_payload_in_kb * 1024u) {
+    if (strlen(data_json) > (size_t)hd_app_cfg(s->app)->max_event_payload_in_kb * 1024u) {
         hd_session_send_error(s, 0, "Client event rejected - payload too large");
         cJSON_free(data_json);
         return;
@@ -167,7 +167,7 @@ void hd_handle_client_event(hd_session *s, const char *event, cJSON *root)
     hd_buf_init(&b);
     client_event_frame(&b, event, sub, data_json);
     hd_server_publish_frame(s->io->srv, s->app, hd_channel_name(sub->ch), b.data, b.len, s->socket_id);
-    hd_webhooks_client_event(s->io->srv->webhooks, s->app->cfg, hd_channel_name(sub->ch), event, data_json,
+    hd_webhooks_client_event(s->io->srv->webhooks, s->app->index, hd_channel_name(sub->ch), event, data_json,
                              s->socket_id, sub->user_key);
     hd_buf_deinit(&b);
     cJSON_free(data_json);

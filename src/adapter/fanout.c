@@ -9,6 +9,9 @@
  * a buffer). The receiving thread walks its local list for the channel and
  * queues a reference on each subscriber's outbound ring.
  *
+ * Inboxes also carry terminations and, from a reload (reload.c), "app
+ * removed": the thread closes that app's sessions with 4001.
+ *
  * THREADING
  * ---------
  * hd_fanout_local, hd_terminate_local, hd_io_inbox_push, hd_msg_*: any
@@ -131,10 +134,20 @@ static void terminate(hd_io_thread *io, hd_inbox_item *it)
     hd_local_channel *lc = local_lookup(io, it->app, it->ch);
     if (!lc)
         return;
-    for (hd_sub *sub = lc->head; sub; sub = sub->next) {
-        hd_session_send_error(sub->session, 4009, "You got disconnected by the app.");
-        hd_session_close(sub->session, 4009, "You got disconnected by the app.");
-    }
+    for (hd_sub *sub = lc->head; sub; sub = sub->next)
+        hd_session_fail(sub->session, HD_CLOSE_UNAUTHORIZED, "You got disconnected by the app.");
+}
+
+/* A reload removed the app: its sessions here go with 4001, as a new
+ * connection to it would. Skipped when a later reload has brought the app
+ * back before this thread got here. */
+static void close_removed(hd_io_thread *io, hd_app *app)
+{
+    if (!atomic_load_explicit(&app->removed, memory_order_acquire))
+        return;
+    for (hd_session *s = io->sessions; s; s = s->next)
+        if (s->app == app && s->established)
+            hd_session_fail(s, HD_CLOSE_APP_NOT_FOUND, "Application does not exist");
 }
 
 void hd_io_inbox_drain(hd_io_thread *io)
@@ -147,11 +160,14 @@ void hd_io_inbox_drain(hd_io_thread *io)
         hd_inbox_item *next = it->next;
         if (it->kind == HD_INBOX_PUBLISH)
             deliver(io, it);
-        else
+        else if (it->kind == HD_INBOX_TERMINATE)
             terminate(io, it);
+        else
+            close_removed(io, it->app);
         if (it->msg)
             hd_msg_unref(it->msg);
-        hd_registry_release(it->app->registry, it->ch);
+        if (it->ch)
+            hd_registry_release(it->app->registry, it->ch);
         hd_free(it);
         it = next;
     }

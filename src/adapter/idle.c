@@ -18,9 +18,10 @@
  * before acting on an idle session the kernel is asked (TCP_INFO) when
  * data last arrived on the socket.
  *
- * Sessions of apps with enable_user_authentication also sit on a short
- * list until they sign in or join a private/presence channel; the tick
- * closes those past their deadline with 4009.
+ * Sessions with a deadline sit on a short list: those of apps with
+ * enable_user_authentication until they sign in or join a private/presence
+ * channel (closed 4009 past it), and every session herald has closed
+ * until lws has torn it down (dropped past limits.close_timeout_ms).
  *
  * THREADING: the owning io thread only.
  */
@@ -113,17 +114,43 @@ static bool authorized(hd_session *s)
     return false;
 }
 
+/* A session herald closed is torn down by its deadline even if the client
+ * never reads: its close frame may sit behind a full socket buffer for
+ * ever, and meanwhile it holds a descriptor, a slot in the app's quota and
+ * its queued frames. lws kills it on its next turn without flushing. */
+static void close_expired(hd_session *s)
+{
+    auth_unlink(s);
+    HD_STAT_ADD(s->io, close_timeouts, 1);
+    hd_log(HD_LOG_INFO, "session", "%s: close %u not completed in time, dropping the connection", s->socket_id,
+           s->close_code);
+    /* Reset rather than close: a graceful close would leave the socket
+     * orphaned in FIN-WAIT-1 with up to a send buffer (megabytes) of data
+     * the client is not reading, held by the kernel long after we let go. */
+    struct linger hard = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(lws_get_socket_fd(s->wsi), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+void hd_idle_close_deadline(hd_session *s)
+{
+    auth_unlink(s);
+    hd_idle_auth_deadline(s, hd_mono_ms() + s->io->srv->cfg->limits.close_timeout_ms);
+}
+
 static void auth_tick(hd_io_thread *io, uint64_t now)
 {
     hd_session *s = io->auth_pending;
     while (s) {
         hd_session *next = s->auth_next;
-        if (authorized(s) || s->closing) {
+        if (s->closing) {
+            if (now >= s->auth_deadline_ms)
+                close_expired(s);
+        } else if (authorized(s)) {
             auth_unlink(s);
         } else if (now >= s->auth_deadline_ms) {
             auth_unlink(s);
-            hd_session_send_error(s, 4009, "Connection not authorized within timeout");
-            hd_session_close(s, 4009, "Connection not authorized within timeout");
+            hd_session_fail(s, HD_CLOSE_UNAUTHORIZED, "Connection not authorized within timeout");
         }
         s = next;
     }
@@ -153,7 +180,7 @@ static void idle_check(hd_session *s, uint64_t now, uint64_t timeout_ms, uint64_
         hd_session_send_text(s, ping, sizeof ping - 1);
         s->ping_sent = true;
     } else if (now - s->last_rx_ms >= timeout_ms + pong_ms) {
-        hd_session_close(s, 4201, "Pong reply not received");
+        hd_session_close(s, HD_CLOSE_PONG_TIMEOUT, "Pong reply not received");
     }
 }
 
@@ -164,6 +191,8 @@ void hd_idle_tick(hd_io_thread *io)
     uint64_t timeout_ms = (uint64_t)cfg->activity_timeout * 1000u, pong_ms = (uint64_t)cfg->pong_timeout * 1000u;
     if (io->auth_pending)
         auth_tick(io, now);
+    if (io->front)
+        hd_front_tick(io, now);
     hd_session *s = io->sessions;
     while (s && now - s->last_rx_ms >= timeout_ms) {
         hd_session *next = s->next; /* s may move to the tail */

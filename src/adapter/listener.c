@@ -15,15 +15,16 @@
  *   idle loop, the listener is therefore polled once per loop turn by a
  *   prepare watcher: a non-blocking accept4() that usually says EAGAIN.
  * - Handshake in the same step. A new socket registered with epoll would
- *   queue behind the same backlog for its upgrade request, so a complete
- *   GET request already waiting is read right after accept() and handed to
- *   lws with the socket (lws_adopt_socket_vhost_readbuf), which runs the
- *   handshake at once; connection_established is written from ESTABLISHED
- *   (session.c). A socket whose request is still on its way waits on a
- *   short list (HD_MAX_PENDING_ACCEPTS, at most HD_PENDING_ACCEPT_MS),
- *   looked at on every turn and by its own EV_MAXPRI watcher. Anything
- *   else (an HTTP API POST, a request that does not fit the first read)
- *   is adopted without data and read by lws as usual.
+ *   queue behind the same backlog for its upgrade request, so whatever has
+ *   already arrived is read right after accept(). A complete WebSocket
+ *   handshake is handed to lws with the socket at once
+ *   (lws_adopt_socket_vhost_readbuf), which runs the handshake in the same
+ *   turn; connection_established is written from ESTABLISHED (session.c).
+ *   Anything else (a head still on its way, an HTTP API request) goes to
+ *   herald's own HTTP front end (http_front.c), which owns the socket from
+ *   then on, with deadlines, until it answers or hands a handshake to lws.
+ *   The bytes are consumed, never peeked: a socket with unread bytes stays
+ *   readable, and a stalled half-sent head used to make the loop spin.
  *
  * THREADING: each listener belongs to one io thread.
  */
@@ -35,128 +36,46 @@
 #include <unistd.h>
 
 #include "adapter_internal.h"
+#include "http/http_api.h"
 
 /* The first read of a new connection: an HTTP request line and headers. */
 #define FIRST_READ_SIZE 4096
 #define ACCEPT_PAUSE_S 0.1
 
-/* What to do with a new socket, judging by what has arrived on it. Only a
- * complete GET head with nothing after it is handed to lws as read data
- * (FR_HEAD): lws 4.1 mishandles a request body that arrives in the same
- * buffer (HTTP API POSTs then fail their body_md5 check), so anything else
- * stays in the socket for lws to read (FR_OTHER). A GET whose head is
- * still arriving, while it fits the buffer, waits (FR_WAIT). */
-enum first_read { FR_WAIT, FR_HEAD, FR_OTHER, FR_GONE };
+static const hd_http_head_limits first_read_limits = {FIRST_READ_SIZE, FIRST_READ_SIZE, 100};
 
-static enum first_read first_read(int fd, char *buf, size_t *head)
+/* A complete WebSocket handshake that may go straight to lws? */
+static bool is_ready_handshake(hd_io_thread *io, const char *buf, size_t n, uint32_t peer)
 {
-    ssize_t got = recv(fd, buf, FIRST_READ_SIZE, MSG_PEEK);
-    if (got < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK ? FR_WAIT : FR_GONE;
-    if (got == 0)
-        return FR_GONE;
-    size_t n = (size_t)got;
-    if (memcmp(buf, "GET ", n < 4 ? n : 4) != 0)
-        return FR_OTHER;
-    const char *end = memmem(buf, n, "\r\n\r\n", 4);
-    if (!end)
-        return n < FIRST_READ_SIZE ? FR_WAIT : FR_OTHER;
-    *head = (size_t)(end + 4 - buf);
-    return *head == n ? FR_HEAD : FR_OTHER;
-}
-
-/* On failure lws 4.1 closes fd itself (every failure path of socket
- * adoption does), so a NULL from lws_adopt_* needs nothing from us. */
-static void adopt_plain(hd_io_thread *io, int fd)
-{
-    lws_adopt_socket_vhost(io->vhost, fd);
-}
-
-/* Adopt fd if its first read says how; false while it should wait. */
-static bool try_adopt(hd_io_thread *io, int fd)
-{
-    char buf[FIRST_READ_SIZE];
-    size_t head = 0;
-    switch (first_read(fd, buf, &head)) {
-    case FR_WAIT:
+    hd_http_head head;
+    if (hd_http_parse_head(buf, n, &first_read_limits, &head) <= 0)
         return false;
-    case FR_GONE:
+    if (!head.upgrade_websocket || strcmp(head.method, "GET") != 0)
+        return false;
+    return hd_admission_take(io->srv, peer); /* refused: the front end answers 429 */
+}
+
+static void adopt(hd_io_thread *io, int fd, uint32_t peer)
+{
+    if (io->srv->tls) { /* the TLS handshake comes first: the front end does it */
+        hd_front_accept(io, fd, peer, NULL, 0);
+        return;
+    }
+    char buf[FIRST_READ_SIZE];
+    ssize_t got = recv(fd, buf, sizeof buf, 0);
+    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
         close(fd);
-        return true;
-    case FR_HEAD:
-        if (recv(fd, buf, head, 0) == (ssize_t)head) {
-            lws_adopt_socket_vhost_readbuf(io->vhost, fd, buf, head);
-            return true;
-        }
-        break;
-    case FR_OTHER:
-        break;
-    }
-    adopt_plain(io, fd);
-    return true;
-}
-
-/* ---- sockets accepted before their request arrived ---- */
-
-static void on_pending_readable(struct ev_loop *loop, ev_io *w, int revents);
-
-static void pending_arm(hd_io_thread *io, hd_pending_accept *p, int fd, uint64_t since_ms)
-{
-    p->fd = fd;
-    p->since_ms = since_ms;
-    ev_io_init(&p->watcher, on_pending_readable, fd, EV_READ);
-    ev_set_priority(&p->watcher, EV_MAXPRI);
-    p->watcher.data = io;
-    ev_io_start(io->loop, &p->watcher);
-}
-
-/* libev holds each watcher by address: the last entry moves into the hole
- * stopped and is started again there. */
-static void pending_remove(hd_io_thread *io, unsigned i)
-{
-    ev_io_stop(io->loop, &io->pending[i].watcher);
-    unsigned last = --io->n_pending;
-    if (i == last)
-        return;
-    hd_pending_accept *moved = &io->pending[last];
-    ev_io_stop(io->loop, &moved->watcher);
-    pending_arm(io, &io->pending[i], moved->fd, moved->since_ms);
-}
-
-static void pending_check(hd_io_thread *io)
-{
-    uint64_t now = hd_mono_ms();
-    for (unsigned i = 0; i < io->n_pending;) {
-        hd_pending_accept *p = &io->pending[i];
-        int fd = p->fd;
-        if (now - p->since_ms >= HD_PENDING_ACCEPT_MS) {
-            pending_remove(io, i);
-            if (!try_adopt(io, fd))
-                adopt_plain(io, fd); /* lws' own handshake timeout takes over */
-        } else if (try_adopt(io, fd)) {
-            pending_remove(io, i);
-        } else {
-            i++;
-        }
-    }
-}
-
-static void on_pending_readable(struct ev_loop *loop, ev_io *w, int revents)
-{
-    pending_check(w->data);
-}
-
-static void adopt(hd_io_thread *io, int fd)
-{
-    if (try_adopt(io, fd))
-        return;
-    if (io->n_pending == HD_MAX_PENDING_ACCEPTS) {
-        adopt_plain(io, fd);
         return;
     }
-    pending_arm(io, &io->pending[io->n_pending++], fd, hd_mono_ms());
+    size_t n = got > 0 ? (size_t)got : 0;
+    if (n && is_ready_handshake(io, buf, n, peer)) {
+        /* On failure lws 4.1 closes fd itself (every failure path of
+         * socket adoption does), so a NULL needs nothing from us. */
+        lws_adopt_socket_vhost_readbuf(io->vhost, fd, buf, n);
+        return;
+    }
+    hd_front_accept(io, fd, peer, buf, n);
 }
-
 
 /* Out of descriptors: the pending connection keeps the listener readable,
  * so accepting stops for ACCEPT_PAUSE_S instead of spinning (and logging)
@@ -185,7 +104,9 @@ static void on_accept_resume(struct ev_loop *loop, ev_timer *w, int revents)
 static void accept_all(hd_io_thread *io)
 {
     for (;;) {
-        int fd = accept4(io->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof peer;
+        int fd = accept4(io->listen_fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
                 accept_pause(io);
@@ -193,7 +114,7 @@ static void accept_all(hd_io_thread *io)
         }
         int on = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        adopt(io, fd);
+        adopt(io, fd, hd_admission_peer_hash(&peer));
     }
 }
 
@@ -204,10 +125,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 static void on_turn(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-    hd_io_thread *io = w->data;
-    accept_all(io);
-    if (io->n_pending)
-        pending_check(io);
+    accept_all(w->data);
 }
 
 void hd_listener_start(hd_io_thread *io, int fd)
@@ -234,9 +152,4 @@ void hd_listener_stop(hd_io_thread *io)
     ev_timer_stop(io->loop, &io->accept_resume);
     close(io->listen_fd);
     io->listen_fd = -1;
-    while (io->n_pending) {
-        int fd = io->pending[io->n_pending - 1].fd;
-        pending_remove(io, io->n_pending - 1);
-        close(fd);
-    }
 }

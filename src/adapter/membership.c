@@ -42,8 +42,8 @@ static void send_subscription_count(hd_server *srv, hd_app *app, hd_channel *ch,
         return;
     if (!hd_channel_count_update_due(ch, count, hd_mono_ms()))
         return;
-    hd_webhooks_subscription_count(srv->webhooks, app->cfg, name, count);
-    if (!app->cfg->enable_subscription_count || !count)
+    hd_webhooks_subscription_count(srv->webhooks, app->index, name, count);
+    if (!hd_app_cfg(app)->enable_subscription_count || !count)
         return;
     char data[64];
     int n = snprintf(data, sizeof data, "{\"subscription_count\":%u}", count);
@@ -87,14 +87,14 @@ void hd_membership_after_join(hd_server *srv, hd_app *app, hd_channel *ch, const
         return;
     }
     if (jr->occupied)
-        hd_webhooks_channel_occupied(srv->webhooks, app->cfg, name);
+        hd_webhooks_channel_occupied(srv->webhooks, app->index, name);
     if (jr->member_added) {
         hd_buf b;
         hd_buf_init(&b);
         presence_frame(&b, "pusher_internal:member_added", name, member->user_id_json, member->user_info_json);
         hd_server_publish_frame(srv, app, name, b.data, b.len, socket_id);
         hd_buf_deinit(&b);
-        hd_webhooks_member_added(srv->webhooks, app->cfg, name, member->user_key);
+        hd_webhooks_member_added(srv->webhooks, app->index, name, member->user_key);
     }
     send_subscription_count(srv, app, ch, jr->subscribers);
 }
@@ -114,10 +114,10 @@ static void announce_leave(hd_server *srv, hd_app *app, const char *name, const 
         presence_frame(&b, "pusher_internal:member_removed", name, user_id_json, NULL);
         hd_server_publish_frame(srv, app, name, b.data, b.len, NULL);
         hd_buf_deinit(&b);
-        hd_webhooks_member_removed(srv->webhooks, app->cfg, name, user_key);
+        hd_webhooks_member_removed(srv->webhooks, app->index, name, user_key);
     }
     if (lr->vacated)
-        hd_webhooks_channel_vacated(srv->webhooks, app->cfg, name);
+        hd_webhooks_channel_vacated(srv->webhooks, app->index, name);
 }
 
 /* The channel lock is held once for all n leaves (hd_channel_leave_many);

@@ -75,7 +75,8 @@ void hd_session_send(hd_session *s, hd_msg *m)
     if (s->oq_bytes + m->len > limit && s->oq_count) {
         hd_log(HD_LOG_INFO, "session", "%s: outbound buffer over %zu bytes, closing", s->socket_id, limit);
         HD_STAT_ADD(s->io, slow_consumer_closes, 1);
-        hd_session_close(s, 4100, "Over capacity: client too slow");
+        hd_session_close(s, HD_CLOSE_OVER_CAPACITY, "Over capacity: client too slow");
+        hd_session_outq_clear(s); /* it will not read them: free them now, not at teardown */
         return;
     }
     if (s->oq_count == s->oq_cap) {
@@ -221,7 +222,7 @@ static void flush_session(hd_session *s)
         return;
     }
     if (drain(s) < 0)
-        hd_session_close(s, 1011, "Write failed");
+        hd_session_close(s, HD_CLOSE_INTERNAL_ERROR, "Write failed");
 }
 
 bool hd_io_flush_dirty(hd_io_thread *io)

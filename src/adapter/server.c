@@ -29,17 +29,22 @@ static hd_io_thread *thread_of(struct lws *wsi)
     return lws_context_user(lws_get_context(wsi));
 }
 
-static void close_all_sessions(hd_io_thread *io)
+/* Shutdown, on each io thread: stop accepting first, so that a client's
+ * immediate reconnect is refused here (and goes to another node, or
+ * retries) instead of being welcomed and closed again a moment later;
+ * then pusher:error + close 4200 (reconnect at once) for every session. */
+static void stop_serving(hd_io_thread *io)
 {
+    hd_listener_stop(io);
     for (hd_session *s = io->sessions; s; s = s->next)
-        hd_session_close(s, 4200, "Server shutting down");
+        hd_session_fail(s, HD_CLOSE_SHUTTING_DOWN, "Server shutting down");
 }
 
 static void on_wake(hd_io_thread *io)
 {
     hd_io_inbox_drain(io);
     if (atomic_load(&io->srv->stopping))
-        close_all_sessions(io);
+        stop_serving(io);
     if (atomic_load(&io->srv->exiting))
         ev_break(io->loop, EVBREAK_ALL);
 }
@@ -67,6 +72,18 @@ static int upgrade_filter(struct lws *wsi)
     return -1;
 }
 
+/* lws only ever sees WebSocket handshakes (http_front.c answers every
+ * other request); one it did not upgrade is refused here. */
+static int refuse_plain_http(struct lws *wsi)
+{
+    static const char body[] = "{\"error\":\"Invalid WebSocket handshake\"}";
+    unsigned char buf[LWS_PRE + 256], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    if (!lws_add_http_common_headers(wsi, HTTP_STATUS_BAD_REQUEST, "application/json", sizeof body - 1, &p, end) &&
+        !lws_finalize_write_http_header(wsi, start, &p, end))
+        lws_write(wsi, (unsigned char *)(uintptr_t)body, sizeof body - 1, LWS_WRITE_HTTP_FINAL);
+    return -1;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     hd_session *s = user;
@@ -76,7 +93,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_ESTABLISHED:
         hd_session_established(s, wsi, thread_of(wsi));
         if (atomic_load(&s->io->srv->stopping))
-            hd_session_close(s, 4200, "Server shutting down");
+            hd_session_fail(s, HD_CLOSE_SHUTTING_DOWN, "Server shutting down");
         return 0;
     case LWS_CALLBACK_RECEIVE:
         hd_session_receive(s, in, len);
@@ -93,8 +110,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         on_wake(thread_of(wsi));
         return 0;
+    case LWS_CALLBACK_HTTP:
+        return refuse_plain_http(wsi);
     default:
-        return hd_http_conn_callback(wsi, reason, s, in, len);
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
 }
 
@@ -110,7 +129,8 @@ static void sweep(struct ev_loop *loop, ev_timer *w, int revents)
 {
     hd_io_thread *io = w->data;
     hd_server *srv = io->srv;
-    for (size_t i = 0; i < srv->n_apps; i++)
+    size_t n = hd_server_n_apps(srv); /* removed apps too: their caches expire as well */
+    for (size_t i = 0; i < n; i++)
         hd_registry_sweep(srv->apps[i].registry, hd_mono_ms());
 }
 
@@ -175,16 +195,26 @@ static int context_create(hd_server *srv, hd_io_thread *io)
     return 0;
 }
 
+void hd_app_slot_init(hd_server *srv, size_t i, const hd_app_config *cfg)
+{
+    hd_app *app = &srv->apps[i];
+    atomic_init(&app->cfg, cfg);
+    app->index = (unsigned)i;
+    app->registry = hd_registry_create(srv->n_threads);
+    atomic_init(&app->removed, false);
+    atomic_init(&app->connections, 0);
+    atomic_init(&app->http_tat_ns, 0);
+}
+
+/* The array has room for HD_APP_HEADROOM more apps: reloads add apps
+ * without moving it under the threads reading it. */
 static void apps_create(hd_server *srv)
 {
-    srv->n_apps = srv->cfg->n_apps;
-    srv->apps = hd_calloc(srv->n_apps, sizeof *srv->apps);
-    for (size_t i = 0; i < srv->n_apps; i++) {
-        srv->apps[i].cfg = &srv->cfg->apps[i];
-        srv->apps[i].index = (unsigned)i;
-        srv->apps[i].registry = hd_registry_create(srv->n_threads);
-        atomic_init(&srv->apps[i].connections, 0);
-    }
+    srv->max_apps = srv->cfg->n_apps + HD_APP_HEADROOM;
+    srv->apps = hd_calloc(srv->max_apps, sizeof *srv->apps);
+    for (size_t i = 0; i < srv->cfg->n_apps; i++)
+        hd_app_slot_init(srv, i, &srv->cfg->apps[i]);
+    atomic_init(&srv->n_apps, srv->cfg->n_apps);
 }
 
 static unsigned io_thread_count(const hd_config *cfg)
@@ -194,21 +224,25 @@ static unsigned io_thread_count(const hd_config *cfg)
     return n > HD_MAX_IO_THREADS ? HD_MAX_IO_THREADS : n;
 }
 
-static hd_app *app_of(hd_server *srv, const hd_app_config *cfg)
+/* The webhook pool names apps by slot (hd_app.index). */
+static hd_app *app_at(hd_server *srv, unsigned index)
 {
-    return &srv->apps[cfg - srv->cfg->apps];
+    return index < hd_server_n_apps(srv) ? &srv->apps[index] : NULL;
 }
 
-static bool probe_channel_occupied(void *ctx, const hd_app_config *app, const char *channel)
+static bool probe_channel_occupied(void *ctx, unsigned app, const char *channel)
 {
     uint32_t subs = 0;
-    hd_server_channel_counts(ctx, app_of(ctx, app), channel, &subs, NULL);
+    hd_app *a = app_at(ctx, app);
+    if (a)
+        hd_server_channel_counts(ctx, a, channel, &subs, NULL);
     return subs > 0;
 }
 
-static bool probe_member_present(void *ctx, const hd_app_config *app, const char *channel, const char *user_id)
+static bool probe_member_present(void *ctx, unsigned app, const char *channel, const char *user_id)
 {
-    return hd_server_member_present(ctx, app_of(ctx, app), channel, user_id);
+    hd_app *a = app_at(ctx, app);
+    return a && hd_server_member_present(ctx, a, channel, user_id);
 }
 
 int hd_server_create(hd_server **out, const hd_config *cfg)
@@ -220,6 +254,17 @@ int hd_server_create(hd_server **out, const hd_config *cfg)
      * matter itself (listen, accept, closes with their reasons). */
     lws_set_log_level(0, NULL);
     *out = NULL;
+    /* Our listeners set SO_REUSEPORT, so binding cannot tell that another
+     * process already serves a port: check both before opening any (one
+     * opened for a moment would take some of the other process' clients). */
+    if (!cfg->reuse_port && hd_net_claim_port(cfg->host, cfg->port) != 0) {
+        hd_net_log_listen_error("server", cfg->host, cfg->port, errno, "(reuse_port: true shares it on purpose)");
+        return HD_EIO;
+    }
+    if (cfg->metrics.enabled && hd_net_claim_port(cfg->metrics.host, cfg->metrics.port) != 0) {
+        hd_net_log_listen_error("metrics", cfg->metrics.host, cfg->metrics.port, errno, NULL);
+        return HD_EIO;
+    }
     hd_server *srv = hd_calloc(1, sizeof *srv);
     srv->cfg = cfg;
     srv->n_threads = io_thread_count(cfg);
@@ -227,9 +272,14 @@ int hd_server_create(hd_server **out, const hd_config *cfg)
     clock_gettime(CLOCK_REALTIME, &ts);
     srv->node_id = (unsigned)((ts.tv_nsec ^ getpid()) % 900000u) + 100000u;
     apps_create(srv);
+    srv->admission = hd_admission_create();
+    if (hd_tls_create(&srv->tls, cfg) != 0) {
+        hd_server_destroy(srv);
+        return HD_EINVAL;
+    }
     srv->adapter = hd_adapter_local_create(srv);
     hd_webhooks_probe probe = {srv, probe_channel_occupied, probe_member_present};
-    srv->webhooks = hd_webhooks_create(cfg, &probe);
+    srv->webhooks = hd_webhooks_create(cfg, &probe, srv->max_apps);
     if (hd_cleanup_create(&srv->cleanup, cfg, hd_disconnect_leave, srv) != 0) {
         hd_server_destroy(srv);
         return HD_ETHREAD;
@@ -241,7 +291,7 @@ int hd_server_create(hd_server **out, const hd_config *cfg)
         io->index = i;
         io->listen_fd = -1;
         pthread_mutex_init(&io->inbox_lock, NULL);
-        io->local = hd_calloc(srv->n_apps, sizeof *io->local);
+        io->local = hd_calloc(srv->max_apps, sizeof *io->local); /* zeroed maps are empty maps */
         io->scratch = hd_malloc(LWS_PRE + HD_SCRATCH_SIZE);
         if (context_create(srv, io) != 0) {
             hd_server_destroy(srv);
@@ -254,7 +304,7 @@ int hd_server_create(hd_server **out, const hd_config *cfg)
         return HD_EIO;
     }
     hd_log(HD_LOG_NOTICE, "server", "herald %s listening on %s:%u with %u io thread(s), %zu app(s)", HERALD_VERSION,
-           cfg->host, cfg->port, srv->n_threads, srv->n_apps);
+           cfg->host, cfg->port, srv->n_threads, hd_server_n_apps(srv));
     *out = srv;
     return 0;
 }
@@ -295,7 +345,8 @@ int hd_server_start(hd_server *srv)
 static unsigned total_connections(hd_server *srv)
 {
     unsigned n = 0;
-    for (size_t i = 0; i < srv->n_apps; i++)
+    size_t apps = hd_server_n_apps(srv);
+    for (size_t i = 0; i < apps; i++)
         n += atomic_load(&srv->apps[i].connections);
     return n;
 }
@@ -313,8 +364,10 @@ static void contexts_destroy(hd_server *srv)
         struct lws_context *ctx = io->ctx;
         io->ctx = NULL;
         pthread_mutex_unlock(&io->inbox_lock);
-        if (io->loop)
+        if (io->loop) {
             hd_listener_stop(io);
+            hd_front_close_all(io);
+        }
         if (ctx)
             lws_context_destroy(ctx);
         if (io->loop)
@@ -354,7 +407,7 @@ void hd_server_destroy(hd_server *srv)
         hd_io_inbox_drain(&srv->threads[i]); /* what the last cleanup jobs published */
     for (unsigned i = 0; srv->threads && i < srv->n_threads; i++) {
         hd_io_thread *io = &srv->threads[i];
-        for (size_t a = 0; io->local && a < srv->n_apps; a++)
+        for (size_t a = 0; io->local && a < srv->max_apps; a++)
             hd_map_deinit(&io->local[a]);
         hd_free(io->local);
         hd_free(io->scratch);
@@ -362,12 +415,19 @@ void hd_server_destroy(hd_server *srv)
         pthread_mutex_destroy(&io->inbox_lock);
     }
     hd_free(srv->threads);
+    hd_admission_destroy(srv->admission);
+    hd_tls_destroy(srv->tls);
     hd_webhooks_destroy(srv->webhooks);
     if (srv->adapter)
         srv->adapter->ops->destroy(srv->adapter);
     for (size_t i = 0; i < srv->n_apps; i++)
         hd_registry_destroy(srv->apps[i].registry);
     hd_free(srv->apps);
+    for (size_t i = 0; i < srv->n_reloads; i++) { /* after everything that may still point into them */
+        hd_config_free(srv->reloads[i]);
+        hd_free(srv->reloads[i]);
+    }
+    hd_free(srv->reloads);
     hd_free(srv);
 }
 
@@ -393,18 +453,29 @@ bool hd_server_ready(hd_server *srv, hd_buf *why)
     return hd_cleanup_ready(srv->cleanup, why);
 }
 
+/* A removed app is skipped: it refuses new connections and API requests.
+ * A reload that swaps two apps' keys may, for an instant, let a lookup
+ * see both old or both new; it answers with the first match. */
+static hd_app *app_lookup(hd_server *srv, const char *value, size_t field)
+{
+    size_t n = hd_server_n_apps(srv);
+    for (size_t i = 0; i < n; i++) {
+        hd_app *app = &srv->apps[i];
+        if (atomic_load_explicit(&app->removed, memory_order_acquire))
+            continue;
+        const char *mine = *(char *const *)((const char *)hd_app_cfg(app) + field);
+        if (!strcmp(mine, value))
+            return app;
+    }
+    return NULL;
+}
+
 hd_app *hd_server_app_by_id(hd_server *srv, const char *id)
 {
-    for (size_t i = 0; i < srv->n_apps; i++)
-        if (!strcmp(srv->apps[i].cfg->id, id))
-            return &srv->apps[i];
-    return NULL;
+    return app_lookup(srv, id, offsetof(hd_app_config, id));
 }
 
 hd_app *hd_server_app_by_key(hd_server *srv, const char *key)
 {
-    for (size_t i = 0; i < srv->n_apps; i++)
-        if (!strcmp(srv->apps[i].cfg->key, key))
-            return &srv->apps[i];
-    return NULL;
+    return app_lookup(srv, key, offsetof(hd_app_config, key));
 }

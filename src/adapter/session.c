@@ -37,6 +37,14 @@ void hd_session_send_error(hd_session *s, int code, const char *message)
     hd_buf_deinit(&b);
 }
 
+void hd_session_fail(hd_session *s, uint16_t code, const char *why)
+{
+    if (s->closing || !s->wsi)
+        return;
+    hd_session_send_error(s, code, why);
+    hd_session_close(s, code, why);
+}
+
 void hd_session_close(hd_session *s, uint16_t code, const char *reason)
 {
     if (s->closing || !s->wsi)
@@ -44,6 +52,7 @@ void hd_session_close(hd_session *s, uint16_t code, const char *reason)
     s->closing = true;
     s->close_code = code;
     s->close_reason = reason;
+    hd_idle_close_deadline(s);
     lws_callback_on_writable(s->wsi);
 }
 
@@ -95,37 +104,47 @@ static int handshake_check(hd_session *s, const char **why)
     const char *key = path + 5;
     if (n <= 5 || strncmp(path, "/app/", 5) != 0 || !*key || strchr(key, '/')) {
         *why = "Path not found";
-        return 4005;
+        return HD_CLOSE_PATH_NOT_FOUND;
     }
     int version = protocol_version(s->wsi);
     s->app = hd_server_app_by_key(s->io->srv, key);
     if (!s->app) {
         *why = "Application does not exist";
-        return 4001;
+        return HD_CLOSE_APP_NOT_FOUND;
     }
     if (version < 5 || version > 7) {
         *why = "Unsupported protocol version";
-        return 4007;
+        return HD_CLOSE_BAD_PROTOCOL;
     }
-    if (!s->app->cfg->enabled) {
+    const hd_app_config *cfg = hd_app_cfg(s->app);
+    if (!cfg->enabled) {
         *why = "Application disabled";
-        return 4003;
+        return HD_CLOSE_APP_DISABLED;
     }
-    if (!origin_allowed(s->wsi, s->app->cfg)) {
+    if (!origin_allowed(s->wsi, cfg)) {
         *why = "Origin not allowed";
-        return 4009;
+        return HD_CLOSE_UNAUTHORIZED;
     }
     return 0;
 }
 
-static bool quota_take(hd_app *app)
+/* A slot in the node's and the app's connection quota, or a close code. */
+static int quota_take(hd_server *srv, hd_app *app)
 {
-    unsigned now = atomic_fetch_add(&app->connections, 1) + 1;
-    if (app->cfg->max_connections && now > app->cfg->max_connections) {
-        atomic_fetch_sub(&app->connections, 1);
-        return false;
+    uint32_t node_max = srv->cfg->limits.max_connections;
+    unsigned node = atomic_fetch_add(&srv->connections, 1) + 1;
+    if (node_max && node > node_max) {
+        atomic_fetch_sub(&srv->connections, 1);
+        return HD_CLOSE_OVER_CAPACITY;
     }
-    return true;
+    unsigned now = atomic_fetch_add(&app->connections, 1) + 1;
+    uint32_t app_max = hd_app_cfg(app)->max_connections;
+    if (app_max && now > app_max) {
+        atomic_fetch_sub(&app->connections, 1);
+        atomic_fetch_sub(&srv->connections, 1);
+        return HD_CLOSE_APP_OVER_QUOTA;
+    }
+    return 0;
 }
 
 static void send_established(hd_session *s)
@@ -141,7 +160,7 @@ static void send_established(hd_session *s)
      * A fresh socket's send buffer is empty, and lws keeps whatever a
      * short write leaves. */
     if (hd_session_writable(s) < 0)
-        hd_session_close(s, 1011, "Write failed");
+        hd_session_close(s, HD_CLOSE_INTERNAL_ERROR, "Write failed");
 }
 
 /* LWS_CALLBACK_ESTABLISHED */
@@ -156,19 +175,20 @@ void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
     hd_idle_link(s);
     const char *why = NULL;
     int code = handshake_check(s, &why);
-    if (!code && !quota_take(s->app)) {
-        code = 4004;
-        why = "Application is over connection quota";
+    if (!code && (code = quota_take(srv, s->app)) != 0) {
+        why = code == HD_CLOSE_APP_OVER_QUOTA ? "Application is over connection quota" : "Over capacity: server connection limit reached";
+        if (code == HD_CLOSE_OVER_CAPACITY)
+            HD_STAT_ADD(io, connections_over_limit, 1);
     }
     if (code) {
-        hd_session_send_error(s, code, why);
-        hd_session_close(s, (uint16_t)code, why);
+        hd_session_fail(s, (uint16_t)code, why);
         return;
     }
     s->established = true;
     HD_STAT_ADD(io, connections_opened, 1);
-    if (s->app->cfg->enable_user_authentication)
-        hd_idle_auth_deadline(s, s->last_rx_ms + (uint64_t)s->app->cfg->user_authentication_timeout * 1000u);
+    const hd_app_config *cfg = hd_app_cfg(s->app);
+    if (cfg->enable_user_authentication)
+        hd_idle_auth_deadline(s, s->last_rx_ms + (uint64_t)cfg->user_authentication_timeout * 1000u);
     send_established(s);
 }
 
@@ -177,7 +197,7 @@ void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
 static void rx_reject_too_big(hd_session *s)
 {
     hd_buf_deinit(&s->rx);
-    hd_session_close(s, 1009, "Message too big");
+    hd_session_close(s, HD_CLOSE_MESSAGE_TOO_BIG, "Message too big");
 }
 
 /* LWS_CALLBACK_RECEIVE: assemble fragments, then dispatch one message. */
@@ -189,6 +209,10 @@ void hd_session_receive(hd_session *s, const char *in, size_t len)
     struct lws *wsi = s->wsi;
     size_t limit = (size_t)s->io->srv->cfg->max_message_size_kb * 1024u;
     bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
+    /* A frame header announcing more than the limit is refused at once,
+     * not after the limit's worth of payload has been read. */
+    if (s->rx.len + len + lws_remaining_packet_payload(wsi) > limit)
+        return rx_reject_too_big(s);
     if (final)
         HD_STAT_ADD(s->io, messages_received, 1);
     if (first && final && !s->rx.len) {
@@ -215,8 +239,10 @@ void hd_session_closed(hd_session *s)
 {
     hd_idle_unlink(s);
     hd_session_disconnect(s);
-    if (s->established)
+    if (s->established) {
         atomic_fetch_sub(&s->app->connections, 1);
+        atomic_fetch_sub(&s->io->srv->connections, 1);
+    }
     s->established = false;
     hd_session_outq_clear(s);
     hd_buf_deinit(&s->rx);

@@ -23,8 +23,7 @@
 
 static void signin_fail(hd_session *s, const char *why)
 {
-    hd_session_send_error(s, 4009, why);
-    hd_session_close(s, 4009, "Connection is unauthorized");
+    hd_session_fail(s, HD_CLOSE_UNAUTHORIZED, why);
 }
 
 /* Join an internal channel as a non-client membership. */
@@ -101,7 +100,7 @@ static void watchlist_start(hd_session *s, cJSON *list)
         hd_session_send_text(s, frame.data, frame.len);
     }
     if (cJSON_GetArraySize(list) > WATCHLIST_MAX)
-        hd_session_send_error(s, 4302, "Watchlist limit exceeded: only the first 100 user ids are watched");
+        hd_session_send_error(s, HD_ERROR_WATCHLIST_LIMIT, "Watchlist limit exceeded: only the first 100 user ids are watched");
     hd_buf_deinit(&online);
     hd_buf_deinit(&data);
     hd_buf_deinit(&frame);
@@ -130,8 +129,8 @@ static cJSON *verified_user_data(hd_session *s, cJSON *data)
     hd_buf str;
     hd_buf_init(&str);
     hd_buf_printf(&str, "%s::user::%s", s->socket_id, user_data->valuestring);
-    int rc = hd_auth_verify(auth->valuestring, strlen(auth->valuestring), s->app->cfg->key, s->app->cfg->secret,
-                            str.data, str.len);
+    const hd_app_config *cfg = hd_app_cfg(s->app); /* key and secret of one version */
+    int rc = hd_auth_verify(auth->valuestring, strlen(auth->valuestring), cfg->key, cfg->secret, str.data, str.len);
     hd_buf_deinit(&str);
     if (rc) {
         signin_fail(s, "Invalid signature for user authentication");

@@ -28,19 +28,29 @@ static const counter_row counters[] = {
     ROW(http_requests, "HTTP API requests answered."),
     ROW(slow_consumer_closes, "Connections closed (4100) because their outbound buffer overflowed."),
     ROW(coalesced_writes, "Writes that carried several queued frames in one send()."),
+    ROW(http_refused, "HTTP requests answered with a 4xx/5xx status (bad head, authentication, validation, over a limit)."),
+    ROW(http_timeouts, "HTTP request heads or bodies that missed their deadline (408)."),
+    ROW(connections_rate_limited, "WebSocket handshakes refused (429) by limits.new_connections_per_second / _per_ip_per_second."),
+    ROW(connections_over_limit, "WebSocket connections closed 4100 because limits.max_connections was reached."),
+    ROW(close_timeouts, "Closed WebSocket sessions torn down because the client did not complete the close in time."),
 };
 
 static void render_apps(hd_server *srv, hd_buf *out)
 {
     char labels[300];
+    size_t n = hd_server_n_apps(srv); /* apps a reload added too; removed ones drop out */
     hd_metrics_family(out, "herald_connections", "gauge", "Open WebSocket connections.");
-    for (size_t i = 0; i < srv->n_apps; i++) {
-        snprintf(labels, sizeof labels, "app=\"%s\"", srv->apps[i].cfg->id);
+    for (size_t i = 0; i < n; i++) {
+        if (atomic_load(&srv->apps[i].removed))
+            continue;
+        snprintf(labels, sizeof labels, "app=\"%s\"", hd_app_cfg(&srv->apps[i])->id);
         hd_metrics_sample(out, "herald_connections", labels, atomic_load(&srv->apps[i].connections));
     }
     hd_metrics_family(out, "herald_channels", "gauge", "Channels in the registry (incl. internal and cached).");
-    for (size_t i = 0; i < srv->n_apps; i++) {
-        snprintf(labels, sizeof labels, "app=\"%s\"", srv->apps[i].cfg->id);
+    for (size_t i = 0; i < n; i++) {
+        if (atomic_load(&srv->apps[i].removed))
+            continue;
+        snprintf(labels, sizeof labels, "app=\"%s\"", hd_app_cfg(&srv->apps[i])->id);
         hd_metrics_sample(out, "herald_channels", labels, (double)hd_registry_channel_count(srv->apps[i].registry));
     }
 }

@@ -58,17 +58,19 @@ static bool verify_auth(hd_session *s, const sub_request *r, cJSON *data, const 
     hd_buf_printf(&signed_str, "%s:%s", s->socket_id, r->channel);
     if (channel_data)
         hd_buf_printf(&signed_str, ":%s", channel_data);
-    int rc = hd_auth_verify(a, strlen(a), s->app->cfg->key, s->app->cfg->secret, signed_str.data, signed_str.len);
+    const hd_app_config *cfg = hd_app_cfg(s->app); /* key and secret of one version */
+    int rc = hd_auth_verify(a, strlen(a), cfg->key, cfg->secret, signed_str.data, signed_str.len);
     if (rc) {
         hd_buf msg;
         hd_buf_init(&msg);
+        int shown = (int)hd_utf8_prefix(a, strlen(a), 100); /* the frame must stay UTF-8 */
         if (!*a)
             hd_buf_puts(&msg, "Auth value for subscription is missing");
         else if (rc == HD_EINVAL)
-            hd_buf_printf(&msg, "Invalid key in subscription auth data: '%.100s'", a);
+            hd_buf_printf(&msg, "Invalid key in subscription auth data: '%.*s'", shown, a);
         else
-            hd_buf_printf(&msg, "Invalid signature: Expected HMAC SHA256 hex digest of %s, but got %.100s",
-                          signed_str.data, a);
+            hd_buf_printf(&msg, "Invalid signature: Expected HMAC SHA256 hex digest of %s, but got %.*s",
+                          signed_str.data, shown, a);
         subscription_error(s, r->channel, "AuthError", msg.data, 401);
         hd_buf_deinit(&msg);
     }
@@ -110,10 +112,10 @@ static bool presence_member(hd_session *s, sub_request *r, const char *channel_d
     if (info && !cJSON_IsNull(info))
         r->user_info_json = cJSON_PrintUnformatted(info);
     cJSON_Delete(cd);
-    size_t max = (size_t)s->app->cfg->max_presence_member_size_in_kb * 1024u;
+    size_t max = (size_t)hd_app_cfg(s->app)->max_presence_member_size_in_kb * 1024u;
     if (r->user_info_json && strlen(r->user_info_json) > max) {
         subscription_error(s, r->channel, "LimitReached", "user_info is larger than the presence member limit",
-                           4100);
+                           HD_CLOSE_OVER_CAPACITY);
         return false;
     }
     return true;
@@ -170,7 +172,7 @@ static void send_cache(hd_session *s, hd_channel *ch)
         hd_buf_append(&b, "}", 1);
         hd_session_send_text(s, b.data, b.len);
         if (hd_channel_cache_miss_first(ch))
-            hd_webhooks_cache_miss(s->io->srv->webhooks, s->app->cfg, hd_channel_name(ch));
+            hd_webhooks_cache_miss(s->io->srv->webhooks, s->app->index, hd_channel_name(ch));
     }
     hd_buf_deinit(&b);
 }
@@ -196,9 +198,9 @@ static void join(hd_session *s, sub_request *r)
     hd_buf_init(&presence);
     hd_join_result jr;
     hd_channel_order_lock(ch);
-    if (hd_channel_join(ch, s->io->index, &m, app->cfg->max_presence_members_per_channel, &presence, &jr)) {
+    if (hd_channel_join(ch, s->io->index, &m, hd_app_cfg(app)->max_presence_members_per_channel, &presence, &jr)) {
         hd_channel_order_unlock(ch);
-        subscription_error(s, r->channel, "LimitReached", "The presence channel is full", 4100);
+        subscription_error(s, r->channel, "LimitReached", "The presence channel is full", HD_CLOSE_OVER_CAPACITY);
         hd_registry_release(app->registry, ch);
         hd_buf_deinit(&presence);
         return;
@@ -222,7 +224,7 @@ void hd_handle_subscribe(hd_session *s, cJSON *data)
     if (!cJSON_IsString(channel))
         return hd_session_send_error(s, 0, "Invalid subscribe: channel must be a string");
     sub_request r = {.channel = channel->valuestring, .len = strlen(channel->valuestring)};
-    if (hd_channel_classify(r.channel, r.len, s->app->cfg->max_channel_name_length, &r.type) != 0)
+    if (hd_channel_classify(r.channel, r.len, hd_app_cfg(s->app)->max_channel_name_length, &r.type) != 0)
         return subscription_error(s, r.channel, "InvalidChannel", "Invalid channel name", 400);
     hd_sub *existing = hd_session_find_sub(s, r.channel, r.len);
     if (existing && existing->by_client) {
@@ -234,7 +236,7 @@ void hd_handle_subscribe(hd_session *s, cJSON *data)
         return;
     }
     if (!existing && s->n_subs >= s->io->srv->cfg->max_subscriptions_per_connection) {
-        subscription_error(s, r.channel, "LimitReached", "Too many subscriptions on this connection", 4100);
+        subscription_error(s, r.channel, "LimitReached", "Too many subscriptions on this connection", HD_CLOSE_OVER_CAPACITY);
         return;
     }
     if (authorise(s, &r, data)) {

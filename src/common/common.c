@@ -219,6 +219,16 @@ void hd_buf_json_string(hd_buf *b, const char *s, size_t n)
     hd_buf_append(b, "\"", 1);
 }
 
+size_t hd_utf8_prefix(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) /* s[n] continues a character: cut before it */
+        n--;
+    return n;
+}
+
 char *hd_buf_steal(hd_buf *b, size_t *len_out)
 {
     if (!b->data)

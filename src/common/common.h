@@ -88,6 +88,11 @@ void hd_buf_puts(hd_buf *b, const char *s);
 void hd_buf_printf(hd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s as a JSON string literal (with quotes), escaping as JSON.stringify does. */
 void hd_buf_json_string(hd_buf *b, const char *s, size_t n);
+/* How many bytes of s[0, len) to keep to shorten it to at most max bytes
+ * without ending inside a UTF-8 sequence: client text quoted into a
+ * WebSocket text frame must stay valid UTF-8 (RFC 6455 §8.1), and a
+ * printf "%.64s" may cut a character in two. */
+size_t hd_utf8_prefix(const char *s, size_t len, size_t max);
 /* Detach the data; the caller frees it with hd_free. The buffer is reset. */
 char *hd_buf_steal(hd_buf *b, size_t *len_out);
 

@@ -21,8 +21,9 @@
  *
  * THREADING
  * ---------
- * Loaded once on the main thread before any other thread starts; read-only
- * afterwards, so any thread may read it without locks.
+ * Loaded on the main thread (at start-up, and again by each SIGHUP reload
+ * into a new hd_config); once handed to the server a configuration is
+ * read-only, so any thread may read it without locks.
  */
 #ifndef HD_CONFIG_H
 #define HD_CONFIG_H
@@ -54,6 +55,7 @@ typedef struct hd_app_config {
     uint32_t max_connections; /* 0 = unlimited */
     bool enable_client_messages;
     uint32_t max_client_events_per_second; /* 0 = unlimited */
+    uint32_t max_http_requests_per_second; /* authenticated HTTP API requests, 0 = unlimited (herald key) */
     bool enable_user_authentication; /* close 4009 if not signed in within user_authentication_timeout */
     uint32_t user_authentication_timeout; /* seconds (herald key) */
     bool enable_subscription_count; /* send pusher_internal:subscription_count (herald key) */
@@ -73,6 +75,9 @@ typedef struct hd_app_config {
 typedef struct hd_config {
     char *host;                     /* "0.0.0.0" */
     uint16_t port;                  /* 6001 */
+    /* false: start-up fails when another process listens on port; true: join
+     * it (SO_REUSEPORT) for a deliberate handover (herald key) */
+    bool reuse_port;
     uint32_t activity_timeout;      /* seconds, 120 */
     uint32_t pong_timeout;          /* seconds after the server ping before close 4201, 30 (herald key) */
     uint32_t max_message_size_kb;   /* largest inbound WebSocket message; bigger closes 1009, 100 (herald key) */
@@ -86,6 +91,18 @@ typedef struct hd_config {
     /* seconds, 30: the apps' user_authentication_timeout when an app leaves
      * it out (sockudo's top-level key; added to the contract by config) */
     uint32_t user_authentication_timeout;
+
+    /* Deadlines for what a client controls, and abuse limits (herald keys). */
+    struct {
+        uint32_t max_connections;                    /* WebSocket connections on this node, 0 = no limit */
+        uint32_t new_connections_per_second;         /* WebSocket handshakes, node-wide token bucket, 0 = off */
+        uint32_t new_connections_per_ip_per_second;  /* the same per source address, 0 = off */
+        uint32_t http_head_timeout_ms;      /* a request head, first byte to blank line, 10000 */
+        uint32_t http_body_timeout_ms;      /* a request body, from the end of its head, 30000 */
+        uint32_t http_keepalive_timeout_ms; /* an idle keep-alive connection, 30000 */
+        uint32_t http_buffers_mb;           /* request heads and bodies held at once, node-wide, 64 */
+        uint32_t close_timeout_ms;          /* a WebSocket closed by herald is torn down within this, 3000 */
+    } limits;
 
     hd_app_config *apps;
     size_t n_apps;
@@ -110,6 +127,13 @@ typedef struct hd_config {
         char *host;     /* "127.0.0.1" */
         uint16_t port;  /* 9601 */
     } metrics;
+
+    struct {
+        bool enabled;     /* false: TLS (wss://, https://) on the main port */
+        char *cert_path;  /* PEM certificate chain */
+        char *key_path;   /* PEM private key */
+        char *passphrase; /* of the key, "" = none */
+    } ssl;
 
     struct {
         bool async_enabled;         /* true */
@@ -176,5 +200,16 @@ int hd_config_log_level(const hd_config *cfg);
 
 const hd_app_config *hd_config_app_by_key(const hd_config *cfg, const char *key);
 const hd_app_config *hd_config_app_by_id(const hd_config *cfg, const char *id);
+
+/* Call fn for every global scalar key (config_table.c rows, aliases once)
+ * whose value differs between a and b; returns how many. The app list is
+ * not compared. app_default: the key is the default of an app key
+ * (event_limits.*, ...), already folded into the apps that leave that key
+ * out. fn may be NULL (count only). */
+typedef void (*hd_config_diff_fn)(const char *path, bool app_default, void *arg);
+size_t hd_config_diff(const hd_config *a, const hd_config *b, hd_config_diff_fn fn, void *arg);
+/* True when two apps' settings are identical: every app key, the allowed
+ * origins and the webhooks (in order). */
+bool hd_config_app_equal(const hd_app_config *a, const hd_app_config *b);
 
 #endif /* HD_CONFIG_H */

@@ -51,7 +51,7 @@ typedef enum hd_cfg_group {
 } hd_cfg_group;
 
 #define HD_CFG_NOFIELD ((size_t)-1) /* row is validated but stored nowhere */
-#define HD_CFG_MAX_ROWS 64          /* per table; checked by the unit tests */
+#define HD_CFG_MAX_ROWS 128         /* per table; checked by the unit tests */
 
 typedef struct hd_cfg_row {
     const char *path;    /* global: "cleanup.batch_size"; app: "max_connections" */

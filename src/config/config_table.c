@@ -49,6 +49,7 @@ static const char fallback_to_sync_why[] =
 const hd_cfg_row hd_config__rows[] = {
     STR_ROW("host", "HERALD_HOST", host, 1, 255, "0.0.0.0"),
     U16_ROW("port", "HERALD_PORT", port, 1, 65535, 6001),
+    BOOL_ROW("reuse_port", "HERALD_REUSE_PORT", reuse_port, 0),
     BOOL_ROW("debug", "HERALD_DEBUG", debug, 0),
     ENUM_ROW("log_level", "HERALD_LOG_LEVEL", CFG(log_level), hd_config__log_levels, "notice"),
     U32_ROW("activity_timeout", "HERALD_ACTIVITY_TIMEOUT", activity_timeout, 1, 3600, 120),
@@ -64,6 +65,21 @@ const hd_cfg_row hd_config__rows[] = {
             max_subscriptions_per_connection, 1, 65535, 1000),
     U32_ROW("user_authentication_timeout", "HERALD_USER_AUTHENTICATION_TIMEOUT", user_authentication_timeout, 1,
             86400, 30),
+
+    /* limits: deadlines and abuse limits (herald keys, docs/CONFIGURATION.md) */
+    U32_ROW("limits.max_connections", "HERALD_LIMITS_MAX_CONNECTIONS", limits.max_connections, 0, UINT32_MAX, 0),
+    U32_ROW("limits.new_connections_per_second", "HERALD_LIMITS_NEW_CONNECTIONS_PER_SECOND",
+            limits.new_connections_per_second, 0, 10000000, 0),
+    U32_ROW("limits.new_connections_per_ip_per_second", "HERALD_LIMITS_NEW_CONNECTIONS_PER_IP_PER_SECOND",
+            limits.new_connections_per_ip_per_second, 0, 10000000, 0),
+    U32_ROW("limits.http_head_timeout_ms", "HERALD_LIMITS_HTTP_HEAD_TIMEOUT_MS", limits.http_head_timeout_ms, 100,
+            600000, 10000),
+    U32_ROW("limits.http_body_timeout_ms", "HERALD_LIMITS_HTTP_BODY_TIMEOUT_MS", limits.http_body_timeout_ms, 100,
+            3600000, 30000),
+    U32_ROW("limits.http_keepalive_timeout_ms", "HERALD_LIMITS_HTTP_KEEPALIVE_TIMEOUT_MS",
+            limits.http_keepalive_timeout_ms, 100, 3600000, 30000),
+    U32_ROW("limits.http_buffers_mb", "HERALD_LIMITS_HTTP_BUFFERS_MB", limits.http_buffers_mb, 1, 65536, 64),
+    U32_ROW("limits.close_timeout_ms", "HERALD_LIMITS_CLOSE_TIMEOUT_MS", limits.close_timeout_ms, 100, 600000, 3000),
 
     ENUM_ROW("app_manager.driver", "HERALD_APP_MANAGER_DRIVER", HD_CFG_NOFIELD, app_manager_drivers, "memory"),
 
@@ -87,6 +103,12 @@ const hd_cfg_row hd_config__rows[] = {
     ENUM_ROW("metrics.driver", "HERALD_METRICS_DRIVER", HD_CFG_NOFIELD, metrics_drivers, "prometheus"),
     STR_ROW("metrics.host", "HERALD_METRICS_HOST", metrics.host, 1, 255, "127.0.0.1"),
     U16_ROW("metrics.port", "HERALD_METRICS_PORT", metrics.port, 1, 65535, 9601),
+
+    /* TLS on the main port (sockudo's names) */
+    BOOL_ROW("ssl.enabled", "HERALD_SSL_ENABLED", ssl.enabled, 0),
+    STR_ROW("ssl.cert_path", "HERALD_SSL_CERT_PATH", ssl.cert_path, 0, 4096, ""),
+    STR_ROW("ssl.key_path", "HERALD_SSL_KEY_PATH", ssl.key_path, 0, 4096, ""),
+    STR_ROW("ssl.passphrase", "HERALD_SSL_PASSPHRASE", ssl.passphrase, 0, 4096, ""),
 
     BOOL_ROW("cleanup.async_enabled", "HERALD_CLEANUP_ASYNC_ENABLED", cleanup.async_enabled, 1),
     {.path = "cleanup.fallback_to_sync", .env = "HERALD_CLEANUP_FALLBACK_TO_SYNC", .type = HD_CFG_BOOL,
@@ -150,6 +172,8 @@ const hd_cfg_row hd_config__app_rows[] = {
              HD_CFG_G_FEATURES),
     APP_U32("max_client_events_per_second", "HERALD_DEFAULT_APP_MAX_CLIENT_EVENTS_PER_SECOND",
             max_client_events_per_second, 0, UINT32_MAX, 0),
+    APP_U32("max_http_requests_per_second", "HERALD_DEFAULT_APP_MAX_HTTP_REQUESTS_PER_SECOND",
+            max_http_requests_per_second, 0, 1000000, 0),
     APP_BOOL("enable_user_authentication", "HERALD_DEFAULT_APP_ENABLE_USER_AUTHENTICATION", enable_user_authentication,
              0, HD_CFG_G_FEATURES),
     APP_LIM("user_authentication_timeout", "HERALD_DEFAULT_APP_USER_AUTHENTICATION_TIMEOUT",
@@ -181,7 +205,7 @@ const char *const hd_config__ignored[] = {
     "connection_recovery", "cors", "database_pooling", "delta_compression", "echo_control",
     "ephemeral", "event_name_filtering", "health_check_timeout_ms", "history", "http_api",
     "idempotency", "instance", "logging", "max_connections", "mode", "path_prefix",
-    "presence_history", "push", "push_rules", "queue", "rate_limiter", "server_role", "ssl",
+    "presence_history", "push", "push_rules", "queue", "rate_limiter", "server_role", "ssl.ca_path", "ssl.redirect_http", "ssl.http_port",
     "tag_filtering", "unix_socket", "versioned_messages", "websocket",
     "adapter.aggregate_counts", "adapter.buffer_multiplier_per_cpu", "adapter.cluster",
     "adapter.cluster_health", "adapter.enable_socket_counting", "adapter.fallback_to_local",

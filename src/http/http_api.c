@@ -27,6 +27,7 @@
  * it only calls the thread-safe hd_server_* functions of adapter.h.
  */
 #include "http_internal.h"
+#include "http_internal.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -83,6 +84,7 @@ static void body_reset(hd_buf *b)
 void hd_http__begin(hd_http_response *res, int status)
 {
     res->status = status;
+    res->retry_after_s = 0;
     body_reset(&res->body);
 }
 
@@ -240,7 +242,9 @@ static void captures_decode(const route *r, const path_parts *pp, char *caps[2])
 
 /* ---- app lookup and authentication ---- */
 
-static bool authenticate(hd_http_ctx *c)
+/* mode: HD_AUTH_HEAD when admitting a head (body_len declared), else
+ * HD_AUTH_FULL, or HD_AUTH_BODY for a head admitted before. */
+static bool authenticate(hd_http_ctx *c, int mode, size_t body_len)
 {
     char err[AUTH_ERR_MAX];
     hd_http_auth_request a = {
@@ -248,11 +252,12 @@ static bool authenticate(hd_http_ctx *c)
         .path = c->req->path,
         .params = c->params,
         .body = c->req->body,
-        .body_len = c->req->body ? c->req->body_len : 0,
+        .body_len = body_len,
         .app_key = c->cfg->key,
         .app_secret = c->cfg->secret,
         .now_s = (int64_t)time(NULL),
         .max_skew_s = AUTH_MAX_SKEW_S,
+        .mode = mode,
     };
     int status = hd_http_auth_verify(&a, err, sizeof err);
     if (status == 0)
@@ -264,7 +269,7 @@ static bool authenticate(hd_http_ctx *c)
 }
 
 /* Look up the app and run the route's checks; false when a reply is made. */
-static bool admit(hd_http_ctx *c, const route *r, const char *app_id)
+static bool admit(hd_http_ctx *c, const route *r, const char *app_id, int mode, size_t body_len)
 {
     if (!(r->flags & ROUTE_APP))
         return true;
@@ -273,10 +278,12 @@ static bool admit(hd_http_ctx *c, const route *r, const char *app_id)
         hd_http__error(c->res, 404, "Unknown app");
         return false;
     }
-    c->cfg = c->app->cfg;
+    c->cfg = hd_app_cfg(c->app); /* one version for the whole request: key, secret and limits agree */
     if (!(r->flags & ROUTE_AUTH))
         return true;
-    if (!authenticate(c))
+    if (!authenticate(c, mode, body_len))
+        return false;
+    if (mode != HD_AUTH_BODY && !hd_http__rate_admit(c)) /* charged once: at the head, or whole */
         return false;
     if (!c->cfg->enabled) {
         hd_http__error(c->res, 403, "App is disabled");
@@ -303,7 +310,10 @@ static void route_ready(hd_http_ctx *c)
 
 /* ---- entry point ---- */
 
-void hd_http_api_handle(hd_server *srv, const hd_http_request *req, hd_http_response *res)
+/* Route req and set up c (caps receives the decoded "*" segments, which
+ * the caller frees); NULL with res filled when no route matches. */
+static const route *prepare(hd_server *srv, const hd_http_request *req, hd_http_response *res, char *caps[2],
+                            hd_http_ctx *c)
 {
     static const hd_params no_params = {NULL, 0, 0};
     path_parts pp;
@@ -311,19 +321,40 @@ void hd_http_api_handle(hd_server *srv, const hd_http_request *req, hd_http_resp
     const route *r = path_split(req->path, &pp) ? route_find(req, &pp, &status) : NULL;
     if (!r) {
         hd_http__error(res, status, status == 405 ? "Method not allowed" : "Not found");
-        return;
+        return NULL;
     }
-    char *caps[2] = {NULL, NULL};
     captures_decode(r, &pp, caps);
-    hd_http_ctx c = {
+    *c = (hd_http_ctx){
         .srv = srv,
         .req = req,
         .params = req->params ? req->params : &no_params,
         .res = res,
         .arg = (r->flags & ROUTE_APP) ? caps[1] : caps[0],
     };
-    if (admit(&c, r, caps[0]))
+    return r;
+}
+
+void hd_http_api_handle(hd_server *srv, const hd_http_request *req, hd_http_response *res)
+{
+    char *caps[2] = {NULL, NULL};
+    hd_http_ctx c;
+    const route *r = prepare(srv, req, res, caps, &c);
+    if (!r)
+        return;
+    size_t body_len = req->body ? req->body_len : 0;
+    if (admit(&c, r, caps[0], req->head_admitted ? HD_AUTH_BODY : HD_AUTH_FULL, body_len))
         r->fn(&c);
     hd_free(caps[0]);
     hd_free(caps[1]);
+}
+
+bool hd_http_api_admit(hd_server *srv, const hd_http_request *req, size_t body_len, hd_http_response *res)
+{
+    char *caps[2] = {NULL, NULL};
+    hd_http_ctx c;
+    const route *r = prepare(srv, req, res, caps, &c);
+    bool ok = r && admit(&c, r, caps[0], HD_AUTH_HEAD, body_len);
+    hd_free(caps[0]);
+    hd_free(caps[1]);
+    return ok;
 }

@@ -15,6 +15,7 @@
 #ifndef HD_HTTP_API_H
 #define HD_HTTP_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "adapter/adapter.h"
@@ -27,14 +28,57 @@ typedef struct hd_http_request {
     const hd_params *params; /* decoded query parameters */
     const char *body;        /* NUL-terminated; "" when none */
     size_t body_len;
+    bool head_admitted;      /* hd_http_api_admit() passed it: only the body's MD5 is left to check */
 } hd_http_request;
 
 typedef struct hd_http_response {
     int status;   /* 200, 400, ... */
     hd_buf body;  /* JSON text; errors are {"error":"..."} */
+    unsigned retry_after_s; /* > 0: send "Retry-After: <n>" (429 from http_limits.c); 0 = no header */
 } hd_http_response;
 
 /* Route and answer one request. res->body must be initialised by the caller. */
 void hd_http_api_handle(hd_server *srv, const hd_http_request *req, hd_http_response *res);
+
+/* Everything that can be decided before a body is read: route, app,
+ * authentication (the signature covers body_md5, so a body that does not
+ * match it is refused later, in hd_http_api_handle with head_admitted
+ * set). body_len is the declared Content-Length. Returns true when the
+ * body may be read; otherwise res holds the answer (404, 405, 401, ...).
+ * req->body is not looked at. */
+bool hd_http_api_admit(hd_server *srv, const hd_http_request *req, size_t body_len, hd_http_response *res);
+
+/* ---- request heads (http_parse.c) ---- */
+
+typedef struct hd_http_head_limits {
+    size_t max_head;    /* whole head, request line to blank line: 431 past it */
+    size_t max_target;  /* request target (path and query): 414 past it */
+    unsigned max_headers; /* header lines: 431 past it */
+} hd_http_head_limits;
+
+typedef struct hd_http_head {
+    char method[8];
+    size_t method_len;
+    size_t target_off, target_len; /* the request target, inside the parsed buffer */
+    int http_minor;                 /* HTTP/1.0 or HTTP/1.1 */
+    long long content_length;       /* -1 when absent */
+    unsigned n_headers;
+    bool has_transfer_encoding, chunked;
+    bool conn_close, conn_keep_alive, conn_upgrade;
+    bool upgrade_websocket; /* Upgrade: websocket */
+    bool expect_continue;   /* Expect: 100-continue */
+    bool keep_alive;        /* the connection stays open after the answer */
+    size_t head_len;
+} hd_http_head;
+
+/* Parse the request head at the start of buf[0, len). Returns the head's
+ * length (> 0) when it is complete, 0 when more bytes are needed, or a
+ * negated HTTP status to answer: -400 malformed (bad request line, header
+ * shape, bare CR, folding, bad or conflicting Content-Length, both
+ * Content-Length and Transfer-Encoding), -411 chunked body, -501 another
+ * transfer coding, -414 target over lim->max_target, -431 head over
+ * lim->max_head or more than lim->max_headers headers, -505 not HTTP/1.x.
+ * Bytes after the head (a body, a pipelined request) are not looked at. */
+int hd_http_parse_head(const char *buf, size_t len, const hd_http_head_limits *lim, hd_http_head *h);
 
 #endif /* HD_HTTP_API_H */

@@ -12,6 +12,11 @@
  * null counts as absent for the optional fields. A batch is validated in
  * full before anything is published, so a bad item publishes nothing.
  *
+ * Every string that goes into the published frame must be valid UTF-8
+ * (hd_utf8_valid, after JSON decoding): cJSON copies raw bytes as they
+ * are, and subscribers' browsers drop the whole connection (1007) on a
+ * text frame that is not UTF-8. The error names the field.
+ *
  * Then each channel gets one hd_server_publish(); when `info` was given,
  * the counts are read afterwards with hd_server_channel_counts():
  * user_count for presence channels, subscription_count for any channel.
@@ -118,6 +123,8 @@ static int check_name(const cJSON *o, const hd_app_config *cfg, ev_item *it, ev_
         return fail(e, 400, "Missing required field: name");
     if (!cJSON_IsString(v))
         return fail(e, 400, "name must be a string");
+    if (!hd_utf8_valid(v->valuestring, strlen(v->valuestring)))
+        return fail(e, 400, "Invalid UTF-8 in name");
     size_t chars = utf8_chars(v->valuestring);
     if (chars == 0)
         return fail(e, 400, "name must not be empty");
@@ -144,17 +151,25 @@ static int check_data(const cJSON *o, const hd_app_config *cfg, ev_item *it, ev_
         snprintf(e->msg, sizeof e->msg, "Event data too large (max %u KB)", (unsigned)cfg->max_event_payload_in_kb);
         return 413;
     }
+    if (!hd_utf8_valid(v->valuestring, len))
+        return fail(e, 400, "Invalid UTF-8 in data");
     it->data = v->valuestring;
     it->data_len = len;
     return 0;
 }
 
-/* Validate one channel name and append it unless it is already listed. */
-static int add_channel(const cJSON *v, const hd_app_config *cfg, ev_item *it, ev_err *e)
+/* Validate one channel name (from the field `key`) and append it unless
+ * it is already listed. */
+static int add_channel(const cJSON *v, const char *key, const hd_app_config *cfg, ev_item *it, ev_err *e)
 {
     if (!cJSON_IsString(v))
         return fail(e, 400, "Channel names must be strings");
     const char *name = v->valuestring;
+    if (!hd_utf8_valid(name, strlen(name))) { /* the name check refuses it too, less precisely */
+        e->status = 400;
+        snprintf(e->msg, sizeof e->msg, "Invalid UTF-8 in %s", key);
+        return 400;
+    }
     hd_channel_type t;
     int rc = hd_channel_classify(name, strlen(name), cfg->max_channel_name_length, &t);
     if (rc == HD_ELIMIT) {
@@ -195,10 +210,10 @@ static int check_channels(const cJSON *o, const hd_app_config *cfg, size_t max, 
     it->channels = hd_calloc(n, sizeof *it->channels);
     it->kinds = hd_calloc(n, sizeof *it->kinds);
     if (one)
-        return add_channel(one, cfg, it, e);
+        return add_channel(one, "channel", cfg, it, e);
     const cJSON *v;
     cJSON_ArrayForEach(v, list) {
-        int rc = add_channel(v, cfg, it, e);
+        int rc = add_channel(v, "channels", cfg, it, e);
         if (rc)
             return rc;
     }
@@ -210,6 +225,8 @@ static int check_options(const cJSON *o, ev_item *it, ev_err *e)
     const cJSON *sid = field(o, "socket_id");
     if (sid && !cJSON_IsString(sid))
         return fail(e, 400, "socket_id must be a string");
+    if (sid && !hd_utf8_valid(sid->valuestring, strlen(sid->valuestring)))
+        return fail(e, 400, "Invalid UTF-8 in socket_id");
     if (sid && !hd_socket_id_valid(sid->valuestring, strlen(sid->valuestring)))
         return fail(e, 400, "Invalid socket_id");
     it->socket_id = sid ? sid->valuestring : NULL;

@@ -16,12 +16,15 @@
 #ifndef HD_HTTP_INTERNAL_H
 #define HD_HTTP_INTERNAL_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include "http_api.h"
 
 typedef struct hd_http_ctx {
     hd_server *srv;
     hd_app *app;              /* the app named in the path; NULL for /up, /ready */
-    const hd_app_config *cfg; /* app->cfg, or NULL */
+    const hd_app_config *cfg; /* hd_app_cfg(app) read once at admission (a reload may swap it), or NULL */
     const hd_http_request *req;
     const hd_params *params;  /* req->params, never NULL (an empty set if the caller gave none) */
     hd_http_response *res;
@@ -55,5 +58,24 @@ void hd_http__channels(hd_http_ctx *c);
 void hd_http__channel(hd_http_ctx *c);
 void hd_http__channel_users(hd_http_ctx *c);
 void hd_http__terminate(hd_http_ctx *c);
+
+/* ---- http_limits.c: the per-app request rate limit (max_http_requests_per_second),
+ * a token bucket checked once per authenticated request before its handler
+ * runs. Any thread: the bucket is one atomic word in hd_app, lock-free. ---- */
+
+/* Take one request from the bucket whose state is *tat_ns (a zeroed word is
+ * a full bucket), refilled at rate per second and holding at most burst
+ * (>= 1). now_ns is a monotonic clock. Returns 0 when the request is
+ * admitted, else how many ns until one would be (nothing is taken then).
+ * rate 0 admits everything. */
+uint64_t hd_http__bucket_take(_Atomic uint64_t *tat_ns, uint32_t rate, uint32_t burst, uint64_t now_ns);
+
+/* A wait as the Retry-After value: whole seconds rounded up, at least 1. */
+unsigned hd_http__retry_after_s(uint64_t wait_ns);
+
+/* Charge one request to c->app. True when it may go on; false after
+ * replying 429 {"error":"Too many requests ..."} with res->retry_after_s
+ * set. Call once per request, after authentication. */
+bool hd_http__rate_admit(hd_http_ctx *c);
 
 #endif /* HD_HTTP_INTERNAL_H */

@@ -5,7 +5,11 @@
  * One small thread with its own listening socket answers GET /metrics with
  * whatever the render callback appends (the server's counters, the cleanup
  * pool's, ...), and GET /ready / /up like the main port. It never touches
- * lws: everything it reads is atomics or lock-protected snapshots.
+ * lws: everything it reads is atomics or lock-protected snapshots. It
+ * serves many connections at once, each with a hard deadline for its
+ * request head, so a slow or idle client cannot block a scrape (metrics.c).
+ * The listening socket does not share its port: create fails (HD_EIO, with
+ * a log line naming the port) when another process listens there.
  *
  * THREADING
  * ---------

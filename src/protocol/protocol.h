@@ -55,6 +55,14 @@ bool hd_socket_id_valid(const char *s, size_t len);
 /* User ids (§11): 1..128 bytes of [-a-zA-Z0-9_=@,.;]. */
 bool hd_user_id_valid(const char *s, size_t len);
 
+/* ---- text (utf8.c) ---- */
+
+/* True when s[0, len) is well-formed UTF-8 (RFC 3629): no overlong forms,
+ * no surrogates (U+D800..U+DFFF), nothing above U+10FFFF, no sequence cut
+ * short by the end. A WebSocket text frame must be (RFC 6455 §8.1), so
+ * every string copied into one from an HTTP request is checked. */
+bool hd_utf8_valid(const char *s, size_t len);
+
 /* ---- signatures (§0, §6) ---- */
 
 /* out gets 64 lowercase hex chars and a NUL. */
@@ -106,7 +114,15 @@ typedef struct hd_http_auth_request {
     const char *app_secret;
     int64_t now_s;           /* unix seconds */
     int64_t max_skew_s;      /* 600 */
+    int mode;                /* HD_AUTH_FULL (0), HD_AUTH_HEAD or HD_AUTH_BODY */
 } hd_http_auth_request;
+
+/* Authentication in two steps lets the connection layer refuse a request
+ * before it reads (and buffers) its body:
+ * HD_AUTH_HEAD: every check but the body's MD5; body_len is the declared
+ *   Content-Length, and body_md5 need only be present when it is not 0.
+ * HD_AUTH_BODY: only the body's MD5, for a request whose head passed. */
+enum { HD_AUTH_FULL = 0, HD_AUTH_HEAD = 1, HD_AUTH_BODY = 2 };
 
 /* Verify per §9.1 in [SIGGEM] order: auth_version == 1.0, timestamp within
  * max_skew_s, auth_key == app_key, body_md5 == md5(body) when there is a
@@ -131,5 +147,24 @@ int hd_http_auth_verify(const hd_http_auth_request *req, char *err, size_t err_l
  * out_len is 0 (to measure). Exposed for tests and the bench. */
 size_t hd_http_string_to_sign(const char *method, const char *path, const hd_params *params, char *out,
                               size_t out_len);
+
+/* Pusher close and error codes (4000-4099: do not reconnect as is;
+ * 4100-4199: reconnect after a back-off; 4200-4299: reconnect at once),
+ * and the RFC 6455 codes herald uses. */
+enum hd_close_code {
+    HD_CLOSE_MESSAGE_TOO_BIG = 1009,
+    HD_CLOSE_INTERNAL_ERROR = 1011,
+    HD_CLOSE_APP_NOT_FOUND = 4001,
+    HD_CLOSE_APP_DISABLED = 4003,
+    HD_CLOSE_APP_OVER_QUOTA = 4004,
+    HD_CLOSE_PATH_NOT_FOUND = 4005,
+    HD_CLOSE_BAD_PROTOCOL = 4007,
+    HD_CLOSE_UNAUTHORIZED = 4009,
+    HD_CLOSE_OVER_CAPACITY = 4100,
+    HD_CLOSE_SHUTTING_DOWN = 4200,
+    HD_CLOSE_PONG_TIMEOUT = 4201,
+    HD_ERROR_CLIENT_EVENT_RATE = 4301,
+    HD_ERROR_WATCHLIST_LIMIT = 4302,
+};
 
 #endif /* HD_PROTOCOL_H */

@@ -3,8 +3,9 @@
  *
  * DESIGN
  * ------
- * webhooks.sender_threads threads; endpoint i and state shard s belong to
- * thread i % n and s % n. Each thread has one CURLM; each endpoint one
+ * webhooks.sender_threads threads; the i-th endpoint made and state shard
+ * s belong to thread i % n and s % n. A thread walks its endpoints on an
+ * append-only list, so endpoints a reload adds join the next pass. Each thread has one CURLM; each endpoint one
  * CURL easy handle that is reused for every request, so the multi handle's
  * connection cache keeps one kept-alive connection per endpoint, while
  * many endpoints have requests in flight at once.
@@ -39,9 +40,11 @@
  * THREADING
  * ---------
  * Everything here runs on the owning sender thread, except
- * hd_webhooks__wake (any thread: curl_multi_wakeup is thread-safe) and
- * endpoint_init/deinit and senders_start/join (main thread, no sender
- * running).
+ * hd_webhooks__wake (any thread: curl_multi_wakeup is thread-safe),
+ * fixed_headers and endpoint_init (main thread, before the endpoint is
+ * published), endpoint_deinit and senders_start/join (main thread, no
+ * sender running). A request loads its endpoint's conf once (acquire) and
+ * signs with that conf's secret.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -73,19 +76,19 @@ static bool reserved_header(const char *name)
            strcasecmp(name, "X-Pusher-Signature") == 0 || strcasecmp(name, "Content-Length") == 0;
 }
 
-static struct curl_slist *fixed_headers(const hd_wh_endpoint *ep)
+struct curl_slist *hd_webhooks__fixed_headers(const hd_app_config *app, const hd_webhook_config *conf)
 {
     hd_buf b;
     hd_buf_init(&b);
     struct curl_slist *list = curl_slist_append(NULL, "Content-Type: application/json");
-    hd_buf_printf(&b, "X-Pusher-Key: %s", ep->app->key);
+    hd_buf_printf(&b, "X-Pusher-Key: %s", app->key);
     list = curl_slist_append(list, b.data);
     list = curl_slist_append(list, "Expect:"); /* no 100-continue round trip */
-    for (size_t i = 0; i < ep->conf->n_headers; i++) {
-        const hd_webhook_header *h = &ep->conf->headers[i];
+    for (size_t i = 0; i < conf->n_headers; i++) {
+        const hd_webhook_header *h = &conf->headers[i];
         if (reserved_header(h->name) || strpbrk(h->name, "\r\n:") || strpbrk(h->value, "\r\n")) {
             hd_log(HD_LOG_WARN, "webhooks", "%s (app %s): header \"%s\" ignored (reserved or malformed)",
-                   ep->conf->url, ep->app->id, h->name);
+                   conf->url, app->id, h->name);
             continue;
         }
         b.len = 0;
@@ -103,9 +106,8 @@ int hd_webhooks__endpoint_init(hd_wh_endpoint *ep)
     ep->easy = curl_easy_init();
     if (!ep->easy)
         return HD_EIO;
-    ep->headers = fixed_headers(ep);
     CURL *e = ep->easy;
-    curl_easy_setopt(e, CURLOPT_URL, ep->conf->url);
+    curl_easy_setopt(e, CURLOPT_URL, ep->url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->webhooks.timeout_ms);
@@ -122,9 +124,8 @@ void hd_webhooks__endpoint_deinit(hd_wh_endpoint *ep)
     if (ep->easy)
         curl_easy_cleanup(ep->easy);
     curl_slist_free_all(ep->req_headers);
-    curl_slist_free_all(ep->headers);
     ep->easy = NULL;
-    ep->req_headers = ep->headers = NULL;
+    ep->req_headers = NULL;
 }
 
 /* ---- breaker transitions ---- */
@@ -135,7 +136,7 @@ static void breaker_note(hd_wh_endpoint *ep, hd_wh_breaker_state before, const c
     atomic_store_explicit(&ep->breaker_pub, (int)now, memory_order_relaxed);
     if (now == before)
         return;
-    const char *url = ep->conf->url, *app = ep->app->id;
+    const char *url = ep->url, *app = ep->app_id;
     if (now == HD_WH_OPEN && before == HD_WH_CLOSED)
         hd_log(HD_LOG_WARN, "webhooks", "%s (app %s): circuit breaker open after %u consecutive failures (last: %s); "
                "events wait in the queue, probing again in %u ms", url, app, ep->br.failures, why,
@@ -175,10 +176,11 @@ static bool head_ready(hd_wh_endpoint *ep, uint64_t now, bool stopping, uint64_t
 static void start_request(hd_wh_sender *snd, hd_wh_endpoint *ep, uint64_t now)
 {
     char sig[65], line[96];
-    hd_hmac_sha256_hex(ep->app->secret, strlen(ep->app->secret), ep->body.data, ep->body.len, sig);
+    const hd_wh_ep_conf *c = hd_webhooks__ep_conf(ep); /* a reload's new secret signs the next request */
+    hd_hmac_sha256_hex(c->app->secret, strlen(c->app->secret), ep->body.data, ep->body.len, sig);
     snprintf(line, sizeof line, "X-Pusher-Signature: %s", sig);
     struct curl_slist *list = curl_slist_append(NULL, line);
-    for (const struct curl_slist *h = ep->headers; h && list; h = h->next)
+    for (const struct curl_slist *h = c->headers; h && list; h = h->next)
         list = curl_slist_append(list, h->data);
     hd_assert(list);
     ep->req_headers = list;
@@ -305,8 +307,8 @@ static void ep_complete(hd_wh_sender *snd, hd_wh_endpoint *ep, CURLcode cc)
     if (outcome == HD_WH_REJECTED)
         hd_webhooks__count_drop(ep, HD_WH_DROP_REJECTED, dropped, why);
     else if (outcome == HD_WH_RETRY) {
-        hd_log(HD_LOG_INFO, "webhooks", "%s (app %s): attempt %u failed (%s) after %" PRIu64 " ms", ep->conf->url,
-               ep->app->id, ep->attempts, why, now - ep->started_ms);
+        hd_log(HD_LOG_INFO, "webhooks", "%s (app %s): attempt %u failed (%s) after %" PRIu64 " ms", ep->url,
+               ep->app_id, ep->attempts, why, now - ep->started_ms);
         hd_webhooks__count_drop(ep, HD_WH_DROP_RETRY_EXPIRED, dropped, why);
     }
 }
@@ -348,9 +350,7 @@ static uint64_t run_timers(hd_wh_sender *snd, uint64_t now, bool stopping)
 
 static bool owned_idle(hd_wh_sender *snd)
 {
-    hd_webhooks *wh = snd->wh;
-    for (size_t i = snd->index; i < wh->n_eps; i += wh->n_senders) {
-        hd_wh_endpoint *ep = wh->eps[i];
+    HD_WH_EACH(ep, snd->eps, next_owned) {
         pthread_mutex_lock(&ep->lock);
         bool idle = !ep->in_flight && !ep->q.count;
         pthread_mutex_unlock(&ep->lock);
@@ -370,8 +370,7 @@ static bool flush_done(hd_wh_sender *snd, uint64_t now)
 static void abandon(hd_wh_sender *snd)
 {
     hd_webhooks *wh = snd->wh;
-    for (size_t i = snd->index; i < wh->n_eps; i += wh->n_senders) {
-        hd_wh_endpoint *ep = wh->eps[i];
+    HD_WH_EACH(ep, snd->eps, next_owned) {
         pthread_mutex_lock(&ep->lock);
         uint32_t n = ep->q.count;
         bool was_in_flight = ep->in_flight;
@@ -396,8 +395,8 @@ static void *sender_main(void *arg)
         uint64_t now = hd_mono_ms();
         bool stopping = atomic_load(&wh->stopping);
         uint64_t next = run_timers(snd, now, stopping);
-        for (size_t i = snd->index; i < wh->n_eps; i += wh->n_senders) {
-            uint64_t d = ep_service(snd, wh->eps[i], now, stopping);
+        HD_WH_EACH(ep, snd->eps, next_owned) {
+            uint64_t d = ep_service(snd, ep, now, stopping);
             next = d < next ? d : next;
         }
         int running = 0;

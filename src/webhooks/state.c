@@ -27,6 +27,13 @@
  * the interleaving, and a leave/rejoin inside the delay sends nothing.
  * member_added is never delayed, like channel_occupied.
  *
+ * Orphans: a reload can start tracking a channel (or member) that is
+ * already up; its "down" then comes without an "up" ever reported and
+ * leaves the balance at -1, which would swallow every later "up". Out of
+ * order partners arrive within microseconds, so an "up" that finds the
+ * balance negative for longer than wh->orphan_ms (HD_WH_ORPHAN_MS) is a
+ * new crossing: the orphan "down" is forgotten first.
+ *
  * Keys live in HD_WH_SHARDS shards by hash(app, channel), each a mutex, a
  * map and a min-heap of timers; a channel and its members share a shard,
  * so their held-back events fire in the order they were armed. A key has
@@ -52,7 +59,8 @@ struct hd_wh_key {
     hd_wh_flip flip;
     uint64_t due_ms; /* when the held-back "down" is due */
     bool in_heap;    /* a heap entry, or a probe in progress, refers to the key */
-    const hd_app_config *app;
+    uint64_t negative_ms; /* when the balance went below 0 (valid while it is) */
+    unsigned app;        /* the server's app slot: the key outlives reloads of its settings */
     const char *user_id; /* NULL: channel key; else points into names */
     char *map_key;       /* the key's bytes in the shard map */
     size_t map_len;
@@ -186,12 +194,11 @@ static void map_key(hd_buf *b, size_t app_index, const char *channel, const char
     }
 }
 
-static hd_wh_key *key_get(hd_wh_shard *sh, const hd_app_config *app, size_t ai, const char *channel,
-                          const char *user_id)
+static hd_wh_key *key_get(hd_wh_shard *sh, unsigned app, const char *channel, const char *user_id)
 {
     hd_buf mk;
     hd_buf_init(&mk);
-    map_key(&mk, ai, channel, user_id);
+    map_key(&mk, app, channel, user_id);
     hd_wh_key *key = hd_map_get(&sh->keys, mk.data, mk.len);
     if (!key) {
         size_t cl = strlen(channel) + 1, ul = user_id ? strlen(user_id) + 1 : 0;
@@ -230,15 +237,15 @@ static void key_emit(hd_webhooks *wh, const hd_wh_key *key, bool up)
     hd_buf_deinit(&b);
 }
 
-static bool key_tracked(const hd_webhooks *wh, const hd_app_config *app, const char *channel, bool member)
+static bool key_tracked(const hd_webhooks *wh, unsigned app, const char *channel, bool member)
 {
-    const hd_wh_app *wa = &wh->apps[hd_webhooks__app_index(wh, app)];
+    const hd_wh_set *set = hd_webhooks__set(wh, app);
     hd_wh_type up = member ? HD_WH_MEMBER_ADDED : HD_WH_CHANNEL_OCCUPIED;
-    for (size_t i = 0; i < wa->n; i++) {
-        const hd_wh_endpoint *ep = wa->eps[i];
-        const hd_webhook_config *c = ep->conf;
-        if (hd_webhooks__matches(ep->mask, c->filter_channel_prefix, c->filter_channel_suffix, up, channel) ||
-            hd_webhooks__matches(ep->mask, c->filter_channel_prefix, c->filter_channel_suffix, up + 1, channel))
+    for (size_t i = 0; set && i < set->n; i++) {
+        const hd_wh_ep_conf *ec = hd_webhooks__ep_conf(set->eps[i]);
+        const hd_webhook_config *c = ec->conf;
+        if (hd_webhooks__matches(ec->mask, c->filter_channel_prefix, c->filter_channel_suffix, up, channel) ||
+            hd_webhooks__matches(ec->mask, c->filter_channel_prefix, c->filter_channel_suffix, up + 1, channel))
             return true;
     }
     return false;
@@ -248,7 +255,13 @@ static bool key_tracked(const hd_webhooks *wh, const hd_app_config *app, const c
  * (its sender must wake). Shard lock held. */
 static bool key_apply(hd_webhooks *wh, hd_wh_shard *sh, hd_wh_key *key, bool up)
 {
-    switch (up ? hd_webhooks__flip_up(&key->flip) : hd_webhooks__flip_down(&key->flip)) {
+    uint64_t now = hd_mono_ms();
+    if (up && key->flip.balance < 0 && now - key->negative_ms >= wh->orphan_ms)
+        key->flip.balance = 0; /* an orphan "down" (see Orphans above) */
+    hd_wh_flip_act act = up ? hd_webhooks__flip_up(&key->flip) : hd_webhooks__flip_down(&key->flip);
+    if (!up && key->flip.balance == -1)
+        key->negative_ms = now;
+    switch (act) {
     case HD_WH_FLIP_EMIT:
         key_emit(wh, key, true);
         return false;
@@ -265,16 +278,14 @@ static bool key_apply(hd_webhooks *wh, hd_wh_shard *sh, hd_wh_key *key, bool up)
     }
 }
 
-void hd_webhooks__state_report(hd_webhooks *wh, const hd_app_config *app, const char *channel,
-                               const char *user_id, bool up)
+void hd_webhooks__state_report(hd_webhooks *wh, unsigned app, const char *channel, const char *user_id, bool up)
 {
     if (!key_tracked(wh, app, channel, user_id != NULL))
         return;
-    size_t ai = hd_webhooks__app_index(wh, app);
-    unsigned s = hd_webhooks__shard_of(ai, channel);
+    unsigned s = hd_webhooks__shard_of(app, channel);
     hd_wh_shard *sh = &wh->shards[s];
     pthread_mutex_lock(&sh->lock); /* --------- shard lock { */
-    hd_wh_key *key = key_get(sh, app, ai, channel, user_id);
+    hd_wh_key *key = key_get(sh, app, channel, user_id);
     bool wake = key_apply(wh, sh, key, up);
     key_release_if_idle(sh, key);
     pthread_mutex_unlock(&sh->lock); /* } shard lock --------- */

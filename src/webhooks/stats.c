@@ -6,9 +6,10 @@
  * (reporters: queued and queue_full drops; senders: the rest) and read
  * here without locks: each value is atomic, the set is not a snapshot.
  * Per-endpoint series carry app="<id>",url="<url>"; pool-wide ones carry
- * no label. Histograms render their +Inf bucket as the sum of the buckets
- * read, so it always equals _count. Names and meanings are listed in
- * README.md (Webhooks).
+ * no label. Every endpoint ever made is listed (one a reload dropped keeps
+ * its final counts), so series stay continuous across reloads. Histograms
+ * render their +Inf bucket as the sum of the buckets read, so it always
+ * equals _count. Names and meanings are listed in README.md (Webhooks).
  *
  * THREADING
  * ---------
@@ -47,8 +48,7 @@ static void render_counters(const hd_webhooks *wh, hd_buf *out)
 {
     for (size_t r = 0; r < sizeof ep_rows / sizeof ep_rows[0]; r++) {
         family(out, ep_rows[r].name, ep_rows[r].type, ep_rows[r].help);
-        for (size_t i = 0; i < wh->n_eps; i++) {
-            const hd_wh_endpoint *ep = wh->eps[i];
+        HD_WH_EACH(ep, wh->all, next_all) {
             const atomic_uint_fast64_t *v = (const atomic_uint_fast64_t *)((const char *)&ep->ctr + ep_rows[r].offset);
             hd_buf_printf(out, "%s{%s} %" PRIu64 "\n", ep_rows[r].name, ep->labels, LOAD(v));
         }
@@ -56,29 +56,29 @@ static void render_counters(const hd_webhooks *wh, hd_buf *out)
     static const char *const outcomes[3] = {"delivered", "retry", "rejected"};
     family(out, "herald_webhook_requests_total", "counter",
            "Requests finished, by outcome (delivered 2xx, retry, rejected 4xx).");
-    for (size_t i = 0; i < wh->n_eps; i++)
+    HD_WH_EACH(ep, wh->all, next_all)
         for (int o = 0; o < 3; o++)
-            hd_buf_printf(out, "herald_webhook_requests_total{%s,outcome=\"%s\"} %" PRIu64 "\n", wh->eps[i]->labels,
-                          outcomes[o], LOAD(&wh->eps[i]->ctr.requests[o]));
+            hd_buf_printf(out, "herald_webhook_requests_total{%s,outcome=\"%s\"} %" PRIu64 "\n", ep->labels,
+                          outcomes[o], LOAD(&ep->ctr.requests[o]));
     family(out, "herald_webhook_dropped_total", "counter",
            "Events given up on, by reason: queue_full (oldest dropped), rejected (4xx), retry_expired "
            "(webhooks.retry_max_seconds), shutdown.");
-    for (size_t i = 0; i < wh->n_eps; i++)
+    HD_WH_EACH(ep, wh->all, next_all)
         for (int d = 0; d < HD_WH_NDROPS; d++)
-            hd_buf_printf(out, "herald_webhook_dropped_total{%s,reason=\"%s\"} %" PRIu64 "\n", wh->eps[i]->labels,
-                          hd_webhooks__drop_names[d], LOAD(&wh->eps[i]->ctr.dropped[d]));
+            hd_buf_printf(out, "herald_webhook_dropped_total{%s,reason=\"%s\"} %" PRIu64 "\n", ep->labels,
+                          hd_webhooks__drop_names[d], LOAD(&ep->ctr.dropped[d]));
 }
 
 static void render_gauges(const hd_webhooks *wh, hd_buf *out)
 {
     family(out, "herald_webhook_queue_depth", "gauge", "Events waiting for the endpoint, incl. the batch in flight.");
-    for (size_t i = 0; i < wh->n_eps; i++)
-        hd_buf_printf(out, "herald_webhook_queue_depth{%s} %u\n", wh->eps[i]->labels,
-                      atomic_load_explicit(&wh->eps[i]->depth, memory_order_relaxed));
+    HD_WH_EACH(ep, wh->all, next_all)
+        hd_buf_printf(out, "herald_webhook_queue_depth{%s} %u\n", ep->labels,
+                      atomic_load_explicit(&ep->depth, memory_order_relaxed));
     family(out, "herald_webhook_breaker_state", "gauge", "Circuit breaker: 0 closed, 1 half-open, 2 open.");
-    for (size_t i = 0; i < wh->n_eps; i++)
-        hd_buf_printf(out, "herald_webhook_breaker_state{%s} %d\n", wh->eps[i]->labels,
-                      atomic_load_explicit(&wh->eps[i]->breaker_pub, memory_order_relaxed));
+    HD_WH_EACH(ep, wh->all, next_all)
+        hd_buf_printf(out, "herald_webhook_breaker_state{%s} %d\n", ep->labels,
+                      atomic_load_explicit(&ep->breaker_pub, memory_order_relaxed));
     family(out, "herald_webhook_requests_in_flight", "gauge", "Webhook requests in flight.");
     hd_buf_printf(out, "herald_webhook_requests_in_flight %" PRIu64 "\n", LOAD(&wh->in_flight));
     family(out, "herald_webhook_delayed_pending", "gauge",
@@ -97,8 +97,7 @@ static void render_batches(const hd_webhooks *wh, hd_buf *out)
 {
     static const char name[] = "herald_webhook_batch_events";
     family(out, name, "histogram", "Events per delivered request (_count = delivered requests).");
-    for (size_t i = 0; i < wh->n_eps; i++) {
-        const hd_wh_endpoint *ep = wh->eps[i];
+    HD_WH_EACH(ep, wh->all, next_all) {
         uint64_t cum = 0;
         for (unsigned b = 0; b < HD_WH_BATCH_BUCKETS; b++) {
             cum += LOAD(&ep->ctr.batch_bucket[b]);
@@ -131,10 +130,13 @@ static void render_latency(const hd_webhooks *wh, hd_buf *out)
 
 void hd_webhooks_metrics(const hd_webhooks *wh, hd_buf *out)
 {
-    if (!wh)
+    /* nothing until some app has had a webhook: a server without any
+     * exposes no webhook families */
+    if (!wh || !atomic_load_explicit(&wh->all, memory_order_acquire))
         return;
     family(out, "herald_webhook_endpoints", "gauge", "Configured webhook endpoints (apps x urls).");
-    hd_buf_printf(out, "herald_webhook_endpoints %zu\n", wh->n_eps);
+    hd_buf_printf(out, "herald_webhook_endpoints %zu\n",
+                  atomic_load_explicit(&wh->n_configured, memory_order_relaxed));
     render_counters(wh, out);
     render_gauges(wh, out);
     render_batches(wh, out);

@@ -22,6 +22,12 @@
  * ---------
  * Fields name their lock as {lock}; {sender} fields belong to the owning
  * sender thread; atomics may be read by any thread (the metrics thread).
+ *
+ * Reloads (hd_webhooks_app_set, main thread) never change or free what
+ * another thread may hold: they build a new hd_wh_ep_conf / hd_wh_set,
+ * fill it completely and publish it with a release store (readers load
+ * with acquire); new endpoints are appended to append-only lists the same
+ * way. Nothing published is freed before hd_webhooks_destroy().
  */
 #ifndef HD_WEBHOOKS_INTERNAL_H
 #define HD_WEBHOOKS_INTERNAL_H
@@ -184,6 +190,7 @@ bool hd_webhooks__flip_idle(const hd_wh_flip *f);
 
 #define HD_WH_SHARDS 16u
 #define HD_WH_RECHECK_MS 50u /* probe said "still there": look again after */
+#define HD_WH_ORPHAN_MS 5000u /* a negative balance older than this is an orphan "down" (state.c) */
 
 typedef struct hd_wh_key hd_wh_key; /* state.c */
 
@@ -228,15 +235,31 @@ typedef struct hd_wh_counters {
 
 typedef struct hd_webhooks hd_webhooks;
 
+/* What an endpoint sends with, for one version of its app's settings:
+ * immutable once published in hd_wh_endpoint.cur. A reload publishes a
+ * new one; the old ones stay (chained by older) until the pool is freed,
+ * so a thread that loaded one may keep using it. */
+typedef struct hd_wh_ep_conf {
+    const hd_app_config *app;      /* key (X-Pusher-Key), secret (signature) */
+    const hd_webhook_config *conf; /* filter, event types, headers */
+    uint32_t mask;                 /* HD_WH_BIT(type) of event_types */
+    struct curl_slist *headers;    /* fixed request headers */
+    struct hd_wh_ep_conf *older;
+} hd_wh_ep_conf;
+
 typedef struct hd_wh_endpoint {
     /* immutable after create */
     hd_webhooks *wh;
-    const hd_app_config *app;
-    const hd_webhook_config *conf;
-    uint32_t mask; /* HD_WH_BIT(type) of event_types */
+    unsigned app;       /* the server's app slot */
+    const char *app_id; /* logs; the slot's id never changes */
+    const char *url;
     unsigned sender;
-    struct curl_slist *headers; /* fixed request headers */
-    char *labels;               /* app="..",url=".." (escaped) */
+    char *labels; /* app="..",url=".." (escaped) */
+
+    _Atomic(const hd_wh_ep_conf *) cur; /* acquire: reporters and the sender */
+    _Atomic(struct hd_wh_endpoint *) next_owned; /* the owning sender's list (append-only) */
+    _Atomic(struct hd_wh_endpoint *) next_all;   /* the pool's list, for the metrics (append-only) */
+    struct hd_wh_endpoint *app_next;             /* main thread: the slot's endpoints, ever */
 
     pthread_mutex_t lock;
     hd_wh_queue q;      /* {lock} oldest first; the batch in flight is its head */
@@ -263,22 +286,39 @@ typedef struct hd_wh_sender {
     pthread_t thread;
     bool started;
     CURLM *multi;
+    _Atomic(hd_wh_endpoint *) eps; /* owned endpoints: appended by the main thread, walked by this sender */
+    hd_wh_endpoint *eps_tail;      /* main thread */
     uint64_t rng; /* {sender} xorshift state for jitter */
     bool timers_flushed;
 } hd_wh_sender;
 
-typedef struct hd_wh_app {
-    hd_wh_endpoint **eps;
-    size_t n;
+/* The endpoints of one app slot for one version of its settings:
+ * immutable once published in hd_wh_app.set. */
+typedef struct hd_wh_set {
     uint32_t mask; /* union of the endpoints' masks */
+    size_t n;
+    struct hd_wh_set *older; /* freed with the pool */
+    hd_wh_endpoint *eps[];
+} hd_wh_set;
+
+typedef struct hd_wh_app {
+    _Atomic(const hd_wh_set *) set; /* acquire; NULL = no endpoint */
+    hd_wh_set *history;             /* main thread: every set published, newest first */
+    hd_wh_endpoint *eps;            /* main thread: every endpoint made for the slot (app_next) */
 } hd_wh_app;
 
 struct hd_webhooks {
     const hd_config *cfg;
     hd_webhooks_probe probe;
-    hd_wh_app *apps; /* cfg->n_apps entries */
-    hd_wh_endpoint **eps;
-    size_t n_eps;
+    hd_wh_app *apps; /* max_apps slots, allocated once: never moves */
+    size_t max_apps;
+    _Atomic(hd_wh_endpoint *) all; /* every endpoint ever made (next_all) */
+    hd_wh_endpoint *all_tail;      /* main thread */
+    size_t n_made;                 /* main thread: endpoints made (spreads them over senders) */
+    atomic_size_t n_configured;    /* endpoints in the current sets (metrics) */
+    bool started;                  /* main thread: libcurl and the senders run */
+    bool failed;                   /* main thread: they could not start: webhooks are off */
+    uint32_t orphan_ms;            /* HD_WH_ORPHAN_MS (tests shorten it before any report) */
     hd_wh_shard shards[HD_WH_SHARDS];
     hd_wh_sender *senders;
     unsigned n_senders;
@@ -295,14 +335,27 @@ struct hd_webhooks {
     atomic_uint_fast64_t lat_sum_ms;
 };
 
+/* Walk an append-only endpoint list (acquire loads: an endpoint appended
+ * by the main thread is seen complete). */
+#define HD_WH_EACH(ep, head, link) \
+    for (hd_wh_endpoint *ep = atomic_load_explicit(&(head), memory_order_acquire); ep; \
+         ep = atomic_load_explicit(&ep->link, memory_order_acquire))
+
+static inline const hd_wh_ep_conf *hd_webhooks__ep_conf(const hd_wh_endpoint *ep)
+{
+    return atomic_load_explicit(&ep->cur, memory_order_acquire);
+}
+
 /* webhooks.c: push a built event to every endpoint of app that wants
  * (type, channel). Takes no lock of the caller's. */
-void hd_webhooks__emit(hd_webhooks *wh, const hd_app_config *app, hd_wh_type type, const char *channel,
-                       const hd_buf *json);
+void hd_webhooks__emit(hd_webhooks *wh, unsigned app, hd_wh_type type, const char *channel, const hd_buf *json);
+/* Slot app's current endpoints, or NULL (none, or app out of range). */
+const hd_wh_set *hd_webhooks__set(const hd_webhooks *wh, unsigned app);
 /* Drop n events of ep for reason: counted, and logged when the total for
  * the reason reaches a power of two (never silent, never a flood). */
 void hd_webhooks__count_drop(hd_wh_endpoint *ep, hd_wh_drop reason, uint64_t n, const char *detail);
-size_t hd_webhooks__app_index(const hd_webhooks *wh, const hd_app_config *app);
+/* endpoints.c: free every endpoint, conf and set (senders joined). */
+void hd_webhooks__endpoints_free(hd_webhooks *wh);
 /* Events per request: webhooks.max_batch_size, or 1 with batching off
  * (Pusher sends one event per request then). */
 uint32_t hd_webhooks__batch_max(const hd_webhooks *wh);
@@ -311,8 +364,7 @@ uint32_t hd_webhooks__batch_max(const hd_webhooks *wh);
 void hd_webhooks__shards_init(hd_webhooks *wh);
 void hd_webhooks__shards_deinit(hd_webhooks *wh);
 /* An up (occupied / member_added) or down report for a key. */
-void hd_webhooks__state_report(hd_webhooks *wh, const hd_app_config *app, const char *channel,
-                               const char *user_id, bool up);
+void hd_webhooks__state_report(hd_webhooks *wh, unsigned app, const char *channel, const char *user_id, bool up);
 /* Fire shard s's due timers (all of them when flush): probes, emits.
  * Returns the next due time, or UINT64_MAX. */
 uint64_t hd_webhooks__timers_run(hd_webhooks *wh, unsigned s, uint64_t now, bool flush);
@@ -322,8 +374,12 @@ unsigned hd_webhooks__shard_of(size_t app_index, const char *channel);
 int hd_webhooks__senders_start(hd_webhooks *wh);
 void hd_webhooks__senders_join(hd_webhooks *wh);
 void hd_webhooks__wake(hd_webhooks *wh, unsigned sender);
-/* Endpoint request setup / teardown (create/destroy). */
+/* Endpoint request setup / teardown (main thread, before the endpoint is
+ * published / after the senders are joined). */
 int hd_webhooks__endpoint_init(hd_wh_endpoint *ep);
 void hd_webhooks__endpoint_deinit(hd_wh_endpoint *ep);
+/* The fixed request headers for app's endpoint conf (X-Pusher-Key, the
+ * configured ones); logs and skips reserved or malformed ones. */
+struct curl_slist *hd_webhooks__fixed_headers(const hd_app_config *app, const hd_webhook_config *conf);
 
 #endif /* HD_WEBHOOKS_INTERNAL_H */

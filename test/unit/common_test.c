@@ -1,12 +1,19 @@
 /* common_test.c - CUnit suite "common": hd_buf, JSON string escaping,
- * hd_strerror and the string helpers of src/common.
+ * hd_strerror, the string helpers and the listening-socket helpers of
+ * src/common (loopback sockets only).
  *
  * THREADING: run by the single-threaded unit test runner.
  */
 #include <CUnit/CUnit.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/common.h"
+#include "common/net.h"
 
 static void test_buf_append_puts(void)
 {
@@ -163,9 +170,88 @@ static void test_strdup(void)
     hd_free(s);
 }
 
+/* Regression (found by fuzz/ws_message): "Unknown event: %.64s" cut a
+ * two-byte character in half and the error frame was not UTF-8. */
+static void test_utf8_prefix(void)
+{
+    const char *e = "pusher:\xc3\xa9\xc3\xa9"; /* "pusher:" + two U+00E9, 11 bytes */
+    CU_ASSERT_EQUAL(hd_utf8_prefix(e, 11, 64), 11); /* short enough: all of it */
+    CU_ASSERT_EQUAL(hd_utf8_prefix(e, 11, 11), 11);
+    CU_ASSERT_EQUAL(hd_utf8_prefix(e, 11, 10), 9); /* would end inside the second: before it */
+    CU_ASSERT_EQUAL(hd_utf8_prefix(e, 11, 9), 9);
+    CU_ASSERT_EQUAL(hd_utf8_prefix(e, 11, 8), 7);
+    const char *four = "a\xf0\x9f\x98\x80"; /* "a" + U+1F600 */
+    for (size_t max = 1; max < 5; max++)
+        CU_ASSERT_EQUAL(hd_utf8_prefix(four, 5, max), 1);
+    CU_ASSERT_EQUAL(hd_utf8_prefix(four, 5, 5), 5);
+    CU_ASSERT_EQUAL(hd_utf8_prefix("abc", 3, 0), 0);
+    CU_ASSERT_EQUAL(hd_utf8_prefix("\x80\x80\x80", 3, 2), 0); /* not UTF-8 at all: never longer than max */
+}
+
+/* ---- net.c: who may listen on a port ---- */
+
+/* The port a listening socket got (bound to port 0). */
+static uint16_t port_of(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t n = sizeof a;
+    CU_ASSERT_EQUAL(getsockname(fd, (struct sockaddr *)&a, &n), 0);
+    return ntohs(a.sin_port);
+}
+
+/* SO_REUSEPORT listeners let another one join silently; the probe sees them,
+ * on the same address and through the wildcard address. */
+static void test_net_claim_port(void)
+{
+    int a = hd_net_listen("127.0.0.1", 0);
+    CU_ASSERT_FATAL(a >= 0);
+    uint16_t port = port_of(a);
+    errno = 0;
+    CU_ASSERT_EQUAL(hd_net_claim_port("127.0.0.1", port), -1);
+    CU_ASSERT_EQUAL(errno, EADDRINUSE);
+    errno = 0;
+    CU_ASSERT_EQUAL(hd_net_claim_port("0.0.0.0", port), -1);
+    CU_ASSERT_EQUAL(errno, EADDRINUSE);
+    int b = hd_net_listen("127.0.0.1", port); /* why the probe is needed */
+    CU_ASSERT(b >= 0);
+    CU_ASSERT_EQUAL(hd_net_claim_port("127.0.0.1", port), -1);
+    close(a);
+    if (b >= 0)
+        close(b);
+    CU_ASSERT_EQUAL(hd_net_claim_port("127.0.0.1", port), 0); /* free again, and the probe left nothing bound */
+    int c = hd_net_listen_exclusive("127.0.0.1", port);
+    CU_ASSERT(c >= 0);
+    if (c >= 0)
+        close(c);
+    CU_ASSERT_EQUAL(hd_net_claim_port("127.0.0.1", 0), 0);
+}
+
+/* The exclusive listener refuses a port in use and keeps later listeners,
+ * SO_REUSEPORT ones included, out of its own. */
+static void test_net_listen_exclusive(void)
+{
+    int a = hd_net_listen_exclusive("127.0.0.1", 0);
+    CU_ASSERT_FATAL(a >= 0);
+    uint16_t port = port_of(a);
+    errno = 0;
+    CU_ASSERT_EQUAL(hd_net_listen("127.0.0.1", port), -1);
+    CU_ASSERT_EQUAL(errno, EADDRINUSE);
+    CU_ASSERT_EQUAL(hd_net_listen_exclusive("127.0.0.1", port), -1);
+    CU_ASSERT_EQUAL(hd_net_claim_port("127.0.0.1", port), -1);
+    close(a);
+    int b = hd_net_listen("127.0.0.1", 0);
+    CU_ASSERT_FATAL(b >= 0);
+    errno = 0;
+    CU_ASSERT_EQUAL(hd_net_listen_exclusive("127.0.0.1", port_of(b)), -1);
+    CU_ASSERT_EQUAL(errno, EADDRINUSE);
+    close(b);
+}
+
 void hd_test_suite_common(void)
 {
     CU_pSuite s = CU_add_suite("common", NULL, NULL);
+    CU_add_test(s, "net claim port", test_net_claim_port);
+    CU_add_test(s, "net exclusive listener", test_net_listen_exclusive);
     CU_add_test(s, "buf append/puts", test_buf_append_puts);
     CU_add_test(s, "buf growth", test_buf_growth);
     CU_add_test(s, "buf printf", test_buf_printf);
@@ -174,4 +260,5 @@ void hd_test_suite_common(void)
     CU_add_test(s, "json string utf8 and NUL", test_json_string_utf8_and_nul);
     CU_add_test(s, "strerror", test_strerror);
     CU_add_test(s, "strdup/strndup", test_strdup);
+    CU_add_test(s, "utf8 prefix", test_utf8_prefix);
 }

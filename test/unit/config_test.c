@@ -586,6 +586,29 @@ static void test_numeric_strings(void)
     EXPECT_FAIL("{'port':' 6001'," APP1 "}", NULL, "config: port: \" 6001\" is not a whole number");
 }
 
+static void test_http_rate_key(void)
+{
+    /* flat and nested (policy.limits) shapes, default 0, env for apps[0], bounds */
+    char *env[] = {"HERALD_DEFAULT_APP_MAX_HTTP_REQUESTS_PER_SECOND=11", NULL};
+    hd_config c;
+    int rc = load(&c, "{'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':'s',"
+                      "'max_http_requests_per_second':7},{'id':'b','key':'kb','secret':'s',"
+                      "'policy':{'limits':{'max_http_requests_per_second':'9'}}},{'id':'c','key':'kc','secret':'s'}]}}}",
+                  NULL);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(c.apps[0].max_http_requests_per_second, 7);
+    CU_ASSERT_EQUAL(c.apps[1].max_http_requests_per_second, 9);
+    CU_ASSERT_EQUAL(c.apps[2].max_http_requests_per_second, 0);
+    hd_config_free(&c);
+    rc = load(&c, "{" APP1 "}", env);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(c.apps[0].max_http_requests_per_second, 11);
+    hd_config_free(&c);
+    EXPECT_FAIL("{'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':'s',"
+                "'max_http_requests_per_second':1000001}]}}}",
+                NULL, "app_manager.array.apps[0].max_http_requests_per_second: 1000001 is out of range (0..1000000)");
+}
+
 static void test_webhooks(void)
 {
     hd_config c;
@@ -724,6 +747,88 @@ static void test_debug_and_file(void)
     hd_config_free(&c);
 }
 
+/* ---- comparing configurations (config_diff.c, for SIGHUP reloads) ---- */
+
+static void collect_path(const char *path, bool app_default, void *arg)
+{
+    hd_buf_printf(arg, "%s%s;", path, app_default ? "(apps)" : "");
+}
+
+static void test_diff_globals(void)
+{
+    hd_config a, b;
+    CU_ASSERT_EQUAL_FATAL(load(&a, "{" APP1 "}", NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(load(&b, "{" APP1 "}", NULL), 0);
+    CU_ASSERT_EQUAL(hd_config_diff(&a, &b, NULL, NULL), 0);
+    hd_config_free(&b);
+    /* every row type; an alias is reported once, under its key; the app
+     * list is not compared (another app here) */
+    CU_ASSERT_EQUAL_FATAL(load(&b, "{'host':'127.0.0.1','log_level':'debug','activity_timeout':60,"
+                                   "'websocket_max_payload_kb':7,'metrics':{'enabled':false,'port':9700},"
+                                   "'cleanup':{'worker_threads':3},'event_limits':{'max_name_length':20},"
+                                   "'channel_limits':{'cache_ttl':5},"
+                                   "'app_manager':{'array':{'apps':[{'id':'x','key':'y','secret':'z'}]}}}",
+                              NULL),
+                          0);
+    hd_buf got;
+    hd_buf_init(&got);
+    CU_ASSERT_EQUAL(hd_config_diff(&a, &b, collect_path, &got), 9);
+    /* event_limits.max_name_length is every app's default (flagged);
+     * channel_limits.cache_ttl is used as it is (not flagged) */
+    CU_ASSERT_STRING_EQUAL(got.data, "host;log_level;activity_timeout;max_message_size_kb;"
+                                     "event_limits.max_name_length(apps);channel_limits.cache_ttl;"
+                                     "metrics.enabled;metrics.port;cleanup.worker_threads;");
+    hd_buf_deinit(&got);
+    hd_config_free(&a);
+    hd_config_free(&b);
+}
+
+/* One app: globals, secret, more app keys, origins, webhook url, event
+ * types and more webhook keys filled in. */
+static int load_app(hd_config *cfg, const char *globals, const char *secret, const char *app_extra,
+                    const char *origins, const char *url, const char *types, const char *wh_extra)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{%s'app_manager':{'array':{'apps':[{'id':'a','key':'k','secret':'%s'%s,'allowed_origins':[%s],"
+             "'webhooks':[{'url':'%s','event_types':[%s]%s}]}]}}}",
+             globals, secret, app_extra, origins, url, types, wh_extra);
+    return load(cfg, json, NULL);
+}
+
+static void test_app_equal(void)
+{
+    static const char *const o = "'https://x'", *const u = "http://h/1", *const t = "'channel_occupied'",
+                             *const h = ",'headers':{'X-A':'1'}";
+    hd_config a, b;
+    CU_ASSERT_EQUAL_FATAL(load_app(&a, "", "s", "", o, u, t, h), 0);
+    CU_ASSERT_EQUAL_FATAL(load_app(&b, "", "s", "", o, u, t, h), 0);
+    CU_ASSERT_TRUE(hd_config_app_equal(&a.apps[0], &b.apps[0]));
+    hd_config_free(&b);
+    struct { const char *g, *s, *x, *o, *u, *t, *w; } differ[] = {
+        {"", "s2", "", o, u, t, h},                                   /* secret */
+        {"", "s", ",'max_connections':5", o, u, t, h},                /* a limit */
+        {"", "s", ",'enabled':false", o, u, t, h},                    /* a bool */
+        {"'event_limits':{'max_name_length':50},", "s", "", o, u, t, h}, /* an inherited limit */
+        {"", "s", "", "'https://y'", u, t, h},                        /* an origin */
+        {"", "s", "", "'https://x','https://y'", u, t, h},            /* one more origin */
+        {"", "s", "", o, "http://h/2", t, h},                         /* webhook url */
+        {"", "s", "", o, u, "'channel_occupied','channel_vacated'", h}, /* event types */
+        {"", "s", "", o, u, t, ",'headers':{'X-A':'2'}"},             /* a header value */
+        {"", "s", "", o, u, t, ",'headers':{'X-A':'1'},'filter':{'channel_prefix':'p-'}"}, /* a filter */
+    };
+    for (size_t i = 0; i < sizeof differ / sizeof differ[0]; i++) {
+        CU_ASSERT_EQUAL_FATAL(load_app(&b, differ[i].g, differ[i].s, differ[i].x, differ[i].o, differ[i].u,
+                                       differ[i].t, differ[i].w),
+                              0);
+        if (hd_config_app_equal(&a.apps[0], &b.apps[0]))
+            fprintf(stderr, "\napp_equal: variant %zu compared equal\n", i);
+        CU_ASSERT_FALSE(hd_config_app_equal(&a.apps[0], &b.apps[0]));
+        hd_config_free(&b);
+    }
+    hd_config_free(&a);
+}
+
 static int suite_init(void)
 {
     hd_log_set_level(HD_LOG_ERR); /* keep "ignored:" lines out of the report */
@@ -755,9 +860,12 @@ void hd_test_suite_config(void)
     CU_add_test(s, "env errors", test_env_invalid);
     CU_add_test(s, "per-app fallback", test_app_fallback);
     CU_add_test(s, "numeric strings", test_numeric_strings);
+    CU_add_test(s, "max_http_requests_per_second", test_http_rate_key);
     CU_add_test(s, "webhooks", test_webhooks);
     CU_add_test(s, "worker_threads", test_worker_threads);
     CU_add_test(s, "several apps", test_several_apps);
     CU_add_test(s, "redis address", test_redis_address);
     CU_add_test(s, "debug, load_file", test_debug_and_file);
+    CU_add_test(s, "diff: global keys", test_diff_globals);
+    CU_add_test(s, "diff: app settings", test_app_equal);
 }

@@ -1,10 +1,13 @@
 /* protocol_test.c - CUnit suite "protocol": the test vectors of
  * PUSHER_PROTOCOL.md §0, channel name classification (§5), id syntax (§11),
- * socket auth verification (§6) and HTTP API authentication (§9.1).
+ * socket auth verification (§6), HTTP API authentication (§9.1) and UTF-8
+ * validation.
  *
  * THREADING: run by the single-threaded unit test runner.
  */
 #include <CUnit/CUnit.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/common.h"
@@ -451,6 +454,35 @@ static void test_http_auth_post_success(void)
     hd_params_free(&p);
 }
 
+/* Head first, body later: the head check passes without the body (and
+ * with a wrong one), the body check alone catches a body that does not
+ * match the signed MD5, and a bad signature fails at the head. */
+static void test_http_auth_two_steps(void)
+{
+    hd_params p;
+    post_params(&p, POST_SIG);
+    hd_http_auth_request r = post_request(&p);
+    char err[256];
+    r.mode = HD_AUTH_HEAD;
+    r.body = NULL; /* not read yet: body_len is the declared length */
+    CU_ASSERT_EQUAL(hd_http_auth_verify(&r, err, sizeof err), 0);
+    r.mode = HD_AUTH_BODY;
+    r.body = POST_BODY;
+    CU_ASSERT_EQUAL(hd_http_auth_verify(&r, err, sizeof err), 0);
+    r.body = "{\"name\":\"other\"}";
+    r.body_len = strlen(r.body);
+    CU_ASSERT_EQUAL(hd_http_auth_verify(&r, err, sizeof err), 401);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "body_md5"));
+    hd_params_free(&p);
+    post_params(&p, "0000000000000000000000000000000000000000000000000000000000000000");
+    r = post_request(&p);
+    r.mode = HD_AUTH_HEAD;
+    r.body = NULL;
+    CU_ASSERT_EQUAL(hd_http_auth_verify(&r, err, sizeof err), 401);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "Invalid signature"));
+    hd_params_free(&p);
+}
+
 static void test_http_auth_parsed_query_success(void)
 {
     hd_params p;
@@ -706,6 +738,142 @@ static void test_http_auth_err_truncation(void)
     hd_params_free(&p);
 }
 
+/* ---- UTF-8 (RFC 3629; the classic decoder stress-test cases) ---- */
+
+typedef struct utf8_case {
+    const char *bytes;
+    size_t len;
+    bool valid;
+} utf8_case;
+
+#define U8(lit, ok) {lit, sizeof lit - 1, ok}
+
+static const utf8_case utf8_cases[] = {
+    U8("", true),
+    U8("hello, world", true),
+    U8("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", true), /* κόσμε */
+    U8("\xe4\xb8\xad\xe6\x96\x87", true),                     /* 中文 */
+    U8("\xf0\x9f\x98\x80", true),                             /* U+1F600 */
+    /* boundaries */
+    U8("\xc2\x80", true),         /* U+0080, first 2-byte */
+    U8("\xdf\xbf", true),         /* U+07FF, last 2-byte */
+    U8("\xe0\xa0\x80", true),     /* U+0800, first 3-byte */
+    U8("\xed\x9f\xbf", true),     /* U+D7FF, just below the surrogates */
+    U8("\xee\x80\x80", true),     /* U+E000, just above them */
+    U8("\xef\xbf\xbd", true),     /* U+FFFD */
+    U8("\xef\xbf\xbf", true),     /* U+FFFF (a noncharacter, but well-formed) */
+    U8("\xf0\x90\x80\x80", true), /* U+10000, first 4-byte */
+    U8("\xf4\x8f\xbf\xbf", true), /* U+10FFFF, the last code point */
+    U8("a\x00" "b", true),        /* NUL is a character (len-bounded) */
+    /* lone continuation bytes */
+    U8("\x80", false),
+    U8("\xbf", false),
+    U8("\x80\xbf\x80", false),
+    U8("a\x80" "b", false),
+    /* overlong forms */
+    U8("\xc0\xaf", false),             /* '/' in 2 bytes */
+    U8("\xc0\x80", false),             /* NUL in 2 bytes */
+    U8("\xc1\xbf", false),             /* U+007F in 2 bytes */
+    U8("\xe0\x80\xaf", false),         /* '/' in 3 bytes */
+    U8("\xe0\x9f\xbf", false),         /* U+07FF in 3 bytes */
+    U8("\xf0\x80\x80\xaf", false),     /* '/' in 4 bytes */
+    U8("\xf0\x8f\xbf\xbf", false),     /* U+FFFF in 4 bytes */
+    U8("\xf8\x88\x80\x80\x80", false), /* 5-byte form */
+    U8("\xfc\x84\x80\x80\x80\x80", false), /* 6-byte form */
+    /* UTF-16 surrogates, alone and paired (CESU-8) */
+    U8("\xed\xa0\x80", false), /* U+D800 */
+    U8("\xed\xad\xbf", false), /* U+DB7F */
+    U8("\xed\xaf\xbf", false), /* U+DBFF */
+    U8("\xed\xb0\x80", false), /* U+DC00 */
+    U8("\xed\xbf\xbf", false), /* U+DFFF */
+    U8("\xed\xa0\xbd\xed\xb8\x80", false), /* U+1F600 as a surrogate pair */
+    /* beyond U+10FFFF */
+    U8("\xf4\x90\x80\x80", false), /* U+110000 */
+    U8("\xf5\x80\x80\x80", false),
+    U8("\xf7\xbf\xbf\xbf", false),
+    U8("\xfe", false),
+    U8("\xff", false),
+    U8("\xfe\xfe\xff\xff", false),
+    /* truncated sequences, at the end and in the middle */
+    U8("\xc2", false),
+    U8("\xe0\xa0", false),
+    U8("\xf0\x90\x80", false),
+    U8("abc\xe2\x82", false),
+    U8("\xe2\x82" "abc", false),
+    U8("\xf0\x9f\x98" " ", false),
+    /* a continuation byte that is not one */
+    U8("\xc2\x41", false),
+    U8("\xe2\x28\xa1", false),
+    U8("\xe2\x82\x28", false),
+    U8("\xf0\x28\x8c\xbc", false),
+    U8("\xf0\x90\x28\xbc", false),
+    U8("\xf0\x90\x8c\x28", false),
+};
+
+static void test_utf8_vectors(void)
+{
+    for (size_t i = 0; i < sizeof utf8_cases / sizeof utf8_cases[0]; i++) {
+        const utf8_case *c = &utf8_cases[i];
+        bool got = hd_utf8_valid(c->bytes, c->len);
+        if (got != c->valid)
+            fprintf(stderr, "\nutf8 case %zu: expected %s\n", i, c->valid ? "valid" : "invalid");
+        CU_ASSERT_EQUAL(got, c->valid);
+    }
+}
+
+static void test_utf8_len_bounds(void)
+{
+    static const char emoji[] = "\xf0\x9f\x98\x80";
+    for (size_t cut = 1; cut < 4; cut++) /* every strict prefix is a truncated sequence */
+        CU_ASSERT_FALSE(hd_utf8_valid(emoji, cut));
+    CU_ASSERT_TRUE(hd_utf8_valid(emoji, 4));
+    CU_ASSERT_TRUE(hd_utf8_valid("ok\xff", 2)); /* bytes past len are not looked at */
+    CU_ASSERT_TRUE(hd_utf8_valid(NULL, 0));
+    /* a long valid text with one bad byte far in */
+    char big[4096];
+    for (size_t i = 0; i + 3 <= sizeof big; i += 3)
+        memcpy(big + i, "\xe4\xb8\xad", 3);
+    size_t n = sizeof big - sizeof big % 3;
+    CU_ASSERT_TRUE(hd_utf8_valid(big, n));
+    big[n - 2] = 'x';
+    CU_ASSERT_FALSE(hd_utf8_valid(big, n));
+}
+
+/* herald relies on cJSON refusing a \u escape that is half a surrogate
+ * pair: otherwise it would decode it to ED xx xx (invalid UTF-8) and a
+ * WebSocket message that lws found valid could carry one into other
+ * clients' frames. A cJSON upgrade that changes this must fail here. */
+static void check_json_string(const char *json, const char *want)
+{
+    cJSON *v = cJSON_Parse(json);
+    if (!want) {
+        CU_ASSERT_PTR_NULL(v);
+    } else {
+        CU_ASSERT_TRUE(cJSON_IsString(v));
+        if (cJSON_IsString(v)) {
+            CU_ASSERT_STRING_EQUAL(v->valuestring, want);
+            CU_ASSERT_TRUE(hd_utf8_valid(v->valuestring, strlen(v->valuestring)));
+        }
+    }
+    cJSON_Delete(v);
+}
+
+static void test_utf8_cjson_escapes(void)
+{
+    check_json_string("\"\\ud800\"", NULL);
+    check_json_string("\"\\udbff\"", NULL);
+    check_json_string("\"\\udc00\"", NULL);
+    check_json_string("\"\\udfff\"", NULL);
+    check_json_string("\"a\\ud800b\"", NULL);
+    check_json_string("\"\\ud800\\u0041\"", NULL);
+    check_json_string("\"\\ud800\\ud800\"", NULL);
+    check_json_string("\"\\udc00\\ud800\"", NULL);
+    check_json_string("{\"k\":\"\\ud83d\"}", NULL);
+    check_json_string("\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80");
+    check_json_string("\"\\udbff\\udfff\"", "\xf4\x8f\xbf\xbf");
+    check_json_string("\"\\u00e9\\u4e2d\\uffff\"", "\xc3\xa9\xe4\xb8\xad\xef\xbf\xbf");
+}
+
 void hd_test_suite_protocol(void)
 {
     CU_pSuite s = CU_add_suite("protocol", NULL, NULL);
@@ -730,6 +898,7 @@ void hd_test_suite_protocol(void)
     CU_add_test(s, "params get case-insensitive", test_params_get_case_insensitive);
     CU_add_test(s, "http auth POST vector", test_http_auth_post_success);
     CU_add_test(s, "http auth parsed query", test_http_auth_parsed_query_success);
+    CU_add_test(s, "http auth in two steps: head, then body", test_http_auth_two_steps);
     CU_add_test(s, "http auth GET and terminate vectors", test_http_auth_get_and_terminate_success);
     CU_add_test(s, "http auth missing params -> 401", test_http_auth_missing_params);
     CU_add_test(s, "http auth duplicate/malformed -> 400", test_http_auth_duplicate_and_malformed);
@@ -740,4 +909,7 @@ void hd_test_suite_protocol(void)
     CU_add_test(s, "http auth body_md5 -> 401", test_http_auth_body_md5);
     CU_add_test(s, "http auth decoded path", test_http_auth_decoded_path);
     CU_add_test(s, "http auth err truncation", test_http_auth_err_truncation);
+    CU_add_test(s, "utf8 vectors (RFC 3629)", test_utf8_vectors);
+    CU_add_test(s, "utf8 length bounds", test_utf8_len_bounds);
+    CU_add_test(s, "utf8: cJSON refuses escaped lone surrogates", test_utf8_cjson_escapes);
 }

@@ -557,14 +557,14 @@ static void check_request(unsigned i, const char *events)
 static atomic_bool probe_occupied, probe_present;
 static atomic_uint probe_calls;
 
-static bool stub_occupied(void *ctx, const hd_app_config *app, const char *channel)
+static bool stub_occupied(void *ctx, unsigned app, const char *channel)
 {
     (void)ctx, (void)app, (void)channel;
     atomic_fetch_add(&probe_calls, 1);
     return atomic_load(&probe_occupied);
 }
 
-static bool stub_present(void *ctx, const hd_app_config *app, const char *channel, const char *user_id)
+static bool stub_present(void *ctx, unsigned app, const char *channel, const char *user_id)
 {
     (void)ctx, (void)app, (void)channel, (void)user_id;
     atomic_fetch_add(&probe_calls, 1);
@@ -618,9 +618,9 @@ static void test_pool_occupancy(void)
                                                  "\"member_removed\"", "\"vacate_delay_ms\":150"), 0);
     atomic_store(&probe_occupied, false);
     atomic_store(&probe_present, false);
-    hd_webhooks *wh = hd_webhooks_create(&cfg, &stub_probe);
+    hd_webhooks *wh = hd_webhooks_create(&cfg, &stub_probe, cfg.n_apps);
     CU_ASSERT_PTR_NOT_NULL_FATAL(wh);
-    const hd_app_config *app = &cfg.apps[0];
+    const unsigned app = 0;
     CU_ASSERT_TRUE(hd_webhooks_wanted(wh, app, "channel_vacated", "c"));
     CU_ASSERT_FALSE(hd_webhooks_wanted(wh, app, "client_event", "c"));
     CU_ASSERT_TRUE(hd_webhooks_wanted(wh, app, "member_added", "nothing-x"));
@@ -683,9 +683,9 @@ static void test_pool_retry_and_flush(void)
     hd_config cfg;
     CU_ASSERT_EQUAL_FATAL(load_cfg(&cfg, R.port, "\"client_event\",\"channel_occupied\",\"channel_vacated\"",
                                    "\"vacate_delay_ms\":60000"), 0);
-    hd_webhooks *wh = hd_webhooks_create(&cfg, &stub_probe);
+    hd_webhooks *wh = hd_webhooks_create(&cfg, &stub_probe, cfg.n_apps);
     CU_ASSERT_PTR_NOT_NULL_FATAL(wh);
-    const hd_app_config *app = &cfg.apps[0];
+    const unsigned app = 0;
     hd_webhooks_client_event(wh, app, "private-c", "client-x", "{\"k\":1}", "1.2", NULL);
     CU_ASSERT_TRUE_FATAL(wait_received(3));
     const char *ev = "{\"name\":\"client_event\",\"channel\":\"private-c\",\"event\":\"client-x\","
@@ -723,9 +723,9 @@ static void test_pool_unreachable(void)
     hd_config cfg;
     CU_ASSERT_EQUAL_FATAL(load_cfg(&cfg, port, "\"cache_miss\"", "\"retry_max_seconds\":0"), 0);
     cfg.shutdown_grace_period = 0;
-    hd_webhooks *wh = hd_webhooks_create(&cfg, NULL);
+    hd_webhooks *wh = hd_webhooks_create(&cfg, NULL, cfg.n_apps);
     CU_ASSERT_PTR_NOT_NULL_FATAL(wh);
-    hd_webhooks_cache_miss(wh, &cfg.apps[0], "cache-x");
+    hd_webhooks_cache_miss(wh, 0, "cache-x");
     char want[256];
     snprintf(want, sizeof want,
              "herald_webhook_dropped_total{app=\"app-id\",url=\"http://127.0.0.1:%u/hook\","
@@ -734,6 +734,41 @@ static void test_pool_unreachable(void)
     CU_ASSERT_TRUE(wait_metric(wh, want));
     hd_webhooks_destroy(wh);
     hd_config_free(&cfg);
+}
+
+/* A reload may start tracking a channel that is already occupied: its
+ * vacated arrives with no occupied before it. Nothing is sent for it, and
+ * once it is older than orphan_ms the channel's next occupied is sent. An
+ * out-of-order pair inside the window still cancels out. */
+static void test_pool_orphan(void)
+{
+    receiver_start(NULL, 0);
+    hd_config cfg;
+    CU_ASSERT_EQUAL_FATAL(load_cfg(&cfg, R.port, "\"channel_occupied\",\"channel_vacated\"", "\"vacate_delay_ms\":50"),
+                          0);
+    atomic_store(&probe_occupied, false);
+    hd_webhooks *wh = hd_webhooks_create(&cfg, &stub_probe, cfg.n_apps);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(wh);
+    wh->orphan_ms = 100; /* before any report */
+    hd_webhooks_channel_vacated(wh, 0, "o"); /* occupied before anyone tracked it */
+    hd_webhooks_channel_vacated(wh, 0, "p"); /* out of order: its occupied follows at once */
+    hd_webhooks_channel_occupied(wh, 0, "p");
+    usleep(250 * 1000);
+    CU_ASSERT_EQUAL(received(), 0);
+    hd_webhooks_channel_occupied(wh, 0, "o");
+    CU_ASSERT_TRUE_FATAL(wait_received(1));
+    check_request(0, "{\"name\":\"channel_occupied\",\"channel\":\"o\"}");
+    hd_webhooks_channel_vacated(wh, 0, "o");
+    CU_ASSERT_TRUE_FATAL(wait_received(2));
+    check_request(1, "{\"name\":\"channel_vacated\",\"channel\":\"o\"}");
+    hd_webhooks_channel_occupied(wh, 0, "p"); /* p's state was balanced: a plain occupied */
+    CU_ASSERT_TRUE_FATAL(wait_received(3));
+    check_request(2, "{\"name\":\"channel_occupied\",\"channel\":\"p\"}");
+    hd_webhooks_channel_vacated(wh, 0, "p");
+    hd_webhooks_destroy(wh);
+    CU_ASSERT_EQUAL(received(), 4);
+    hd_config_free(&cfg);
+    receiver_stop();
 }
 
 /* ---- many threads crossing boundaries at once ---- */
@@ -749,9 +784,9 @@ typedef struct fake_chan {
 
 static fake_chan FC[N_FAKE];
 static hd_webhooks *race_wh;
-static const hd_app_config *race_app;
+static const unsigned race_app = 0;
 
-static bool fake_occupied(void *ctx, const hd_app_config *app, const char *channel)
+static bool fake_occupied(void *ctx, unsigned app, const char *channel)
 {
     (void)ctx, (void)app;
     fake_chan *c = &FC[channel[1] - '0'];
@@ -828,8 +863,7 @@ static void test_pool_race(void)
         FC[i].count = 0;
     }
     hd_webhooks_probe probe = {NULL, fake_occupied, NULL};
-    race_wh = hd_webhooks_create(&cfg, &probe);
-    race_app = &cfg.apps[0];
+    race_wh = hd_webhooks_create(&cfg, &probe, cfg.n_apps);
     CU_ASSERT_PTR_NOT_NULL_FATAL(race_wh);
     pthread_t t[N_THREADS];
     for (uintptr_t i = 0; i < N_THREADS; i++)
@@ -848,16 +882,101 @@ static void test_pool_none(void)
 {
     hd_config cfg;
     hd_config_defaults(&cfg);
-    CU_ASSERT_PTR_NULL(hd_webhooks_create(&cfg, &stub_probe)); /* no webhook configured */
-    hd_webhooks_channel_occupied(NULL, &cfg.apps[0], "c");        /* NULL pool: ignored */
-    CU_ASSERT_FALSE(hd_webhooks_wanted(NULL, &cfg.apps[0], "channel_occupied", "c"));
+    /* no webhook configured: a dormant pool (no thread, no libcurl) that
+     * ignores reports and exposes no metrics */
+    hd_webhooks *wh = hd_webhooks_create(&cfg, &stub_probe, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(wh);
+    hd_webhooks_channel_occupied(wh, 0, "c");
+    hd_webhooks_channel_occupied(wh, 9, "c"); /* out of range: ignored */
+    CU_ASSERT_FALSE(hd_webhooks_wanted(wh, 0, "channel_occupied", "c"));
+    hd_webhooks_channel_occupied(NULL, 0, "c"); /* NULL pool: ignored */
+    CU_ASSERT_FALSE(hd_webhooks_wanted(NULL, 0, "channel_occupied", "c"));
     hd_buf m;
     hd_buf_init(&m);
     hd_webhooks_metrics(NULL, &m);
+    hd_webhooks_metrics(wh, &m);
     CU_ASSERT_EQUAL(m.len, 0);
     hd_buf_deinit(&m);
+    hd_webhooks_destroy(wh);
     hd_webhooks_destroy(NULL);
     hd_config_free(&cfg);
+}
+
+/* Request i went to path, signed with secret, with X-Pusher-Key key. */
+static void check_signed(unsigned i, const char *path, const char *secret, const char *key)
+{
+    pthread_mutex_lock(&R.lock);
+    const char *head = R.heads[i], *body = R.bodies[i];
+    char sig[65], line[128];
+    hd_hmac_sha256_hex(secret, strlen(secret), body, strlen(body), sig);
+    snprintf(line, sizeof line, "\r\nX-Pusher-Signature: %s\r\n", sig);
+    CU_ASSERT_PTR_NOT_NULL(strstr(head, line));
+    snprintf(line, sizeof line, "\r\nX-Pusher-Key: %s\r\n", key);
+    CU_ASSERT_PTR_NOT_NULL(strstr(head, line));
+    snprintf(line, sizeof line, "POST %s HTTP/1.1\r\n", path);
+    CU_ASSERT_EQUAL(strncmp(head, line, strlen(line)), 0);
+    pthread_mutex_unlock(&R.lock);
+}
+
+/* The reload's config: app-id with a new key and secret on the same URL,
+ * and a second app with its own URL. */
+static int load_reloaded(hd_config *cfg, uint16_t port)
+{
+    char json[1024], err[256];
+    int n = snprintf(json, sizeof json,
+                     "{\"shutdown_grace_period\":5,\"webhooks\":{\"batching\":{\"enabled\":false}},"
+                     "\"app_manager\":{\"array\":{\"apps\":["
+                     "{\"id\":\"app-id\",\"key\":\"key-b\",\"secret\":\"secret-b\",\"webhooks\":[{\"url\":"
+                     "\"http://127.0.0.1:%u/hook\",\"event_types\":[\"cache_miss\"]}]},"
+                     "{\"id\":\"app-2\",\"key\":\"key-2\",\"secret\":\"secret-2\",\"webhooks\":[{\"url\":"
+                     "\"http://127.0.0.1:%u/hook2\",\"event_types\":[\"cache_miss\"]}]}]}}}",
+                     port, port);
+    int rc = hd_config_load_json(cfg, json, (size_t)n, NULL, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "\nconfig: %s\n", err);
+    return rc;
+}
+
+/* Reloads (hd_webhooks_app_set): a dormant pool starts with its first
+ * endpoint; an endpoint keeps its identity (URL) and counters while the
+ * key and secret it sends with change; a slot filled later works at once. */
+static void test_pool_reload(void)
+{
+    receiver_start(NULL, 0);
+    hd_config none, a, b;
+    hd_config_defaults(&none);
+    CU_ASSERT_EQUAL_FATAL(load_cfg(&a, R.port, "\"cache_miss\"", NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(load_reloaded(&b, R.port), 0);
+    hd_webhooks *wh = hd_webhooks_create(&none, NULL, 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(wh);
+
+    hd_webhooks_app_set(wh, 0, &a.apps[0]);
+    CU_ASSERT_TRUE(hd_webhooks_wanted(wh, 0, "cache_miss", "cache-1"));
+    hd_webhooks_cache_miss(wh, 0, "cache-1");
+    CU_ASSERT_TRUE_FATAL(wait_received(1));
+    check_request(0, "{\"name\":\"cache_miss\",\"channel\":\"cache-1\"}");
+
+    hd_webhooks_app_set(wh, 0, &b.apps[0]);
+    hd_webhooks_cache_miss(wh, 0, "cache-2");
+    CU_ASSERT_TRUE_FATAL(wait_received(2));
+    check_signed(1, "/hook", "secret-b", "key-b");
+
+    CU_ASSERT_FALSE(hd_webhooks_wanted(wh, 1, "cache_miss", "cache-3"));
+    hd_webhooks_app_set(wh, 1, &b.apps[1]);
+    hd_webhooks_cache_miss(wh, 1, "cache-3");
+    CU_ASSERT_TRUE_FATAL(wait_received(3));
+    check_signed(2, "/hook2", "secret-2", "key-2");
+
+    char want[256];
+    snprintf(want, sizeof want, "herald_webhook_events_sent_total{app=\"app-id\",url=\"http://127.0.0.1:%u/hook\"} 2\n",
+             R.port);
+    CU_ASSERT_TRUE(wait_metric(wh, want)); /* one series across the reload */
+    CU_ASSERT_TRUE(wait_metric(wh, "herald_webhook_endpoints 2\n"));
+    hd_webhooks_destroy(wh);
+    hd_config_free(&none);
+    hd_config_free(&a);
+    hd_config_free(&b);
+    receiver_stop();
 }
 
 void hd_test_suite_webhooks(void)
@@ -875,6 +994,8 @@ void hd_test_suite_webhooks(void)
     CU_add_test(s, "pool: occupancy, delay, probe, metrics", test_pool_occupancy);
     CU_add_test(s, "pool: retries, shutdown flush", test_pool_retry_and_flush);
     CU_add_test(s, "pool: unreachable endpoint, no retries", test_pool_unreachable);
+    CU_add_test(s, "pool: orphan vacated (tracking began while occupied)", test_pool_orphan);
     CU_add_test(s, "pool: threads racing reports: alternation holds", test_pool_race);
     CU_add_test(s, "pool: none configured", test_pool_none);
+    CU_add_test(s, "pool: reloads keep endpoints, change keys, add apps", test_pool_reload);
 }
