@@ -2,14 +2,32 @@
 #   make run    install what is missing, build a release build, start herald on config/config.json
 #   make test   install what the tests need, build (release, ASan+UBSan, TSan), run every test
 #   make fuzz   build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (fuzz/README.md)
+#   make install  the binary, /etc/herald/config.json (kept if present) and a systemd unit
 JOBS ?= $(shell nproc)
 CONFIG ?= config/config.json
 FUZZ_SECONDS ?= 600
 
-.PHONY: run test deps deps-test build build-asan build-tsan unit integration bench fuzz clean
+.PHONY: run install test deps deps-test build build-herald build-asan build-tsan unit integration bench fuzz clean
 
-run: deps build
+PREFIX ?= /usr/local
+
+# make run builds only the server (not the unit tests or the benchmark).
+run: deps build-herald
 	./build/herald --config $(CONFIG)
+
+build-herald:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build -j$(JOBS) --target herald
+
+install: deps build-herald
+	install -D -m 0755 build/herald $(DESTDIR)$(PREFIX)/bin/herald
+	install -d -m 0755 $(DESTDIR)/etc/herald
+	[ -f $(DESTDIR)/etc/herald/config.json ] || install -m 0644 config/config.json $(DESTDIR)/etc/herald/config.json
+	sed 's|/usr/local/bin/herald|$(PREFIX)/bin/herald|' config/herald.service > herald.service.tmp
+	install -D -m 0644 herald.service.tmp $(DESTDIR)/etc/systemd/system/herald.service
+	rm -f herald.service.tmp
+	@echo "installed $(PREFIX)/bin/herald, /etc/herald/config.json, /etc/systemd/system/herald.service"
+	@echo "edit the apps' secrets in /etc/herald/config.json, then: systemctl daemon-reload && systemctl enable --now herald"
 
 deps:
 	scripts/deps.sh build

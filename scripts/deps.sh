@@ -7,10 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential cmake pkg-config libcjson-dev libcurl4-openssl-dev libssl-dev
-            libhiredis-dev libcunit1-dev libev-dev libcap-dev dpkg-dev)
+            libhiredis-dev libev-dev libcap-dev dpkg-dev)
 # libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes; clang-14
 # only recommends it, and recommends are not installed here.
-TEST_PKGS=(nodejs npm redis-server curl clang libclang-rt-14-dev)
+TEST_PKGS=(libcunit1-dev openssl nodejs npm redis-server curl clang libclang-rt-14-dev)
 
 missing=()
 want=("${BUILD_PKGS[@]}")

@@ -41,9 +41,28 @@ step() { # name, counter, command...
 for b in build build-asan build-tsan; do
   step "unit tests ($b)" count_ctest ctest --test-dir "$b" --output-on-failure
 done
+# The three integration runs go side by side: they spend most of their time
+# waiting on the server under test (deadlines, timers, sockets), so together
+# they take little longer than the slowest alone. Each waits twice as long
+# for the sanitizer builds (HERALD_TEST_TIMEOUT_SCALE), which the extra load
+# and their own slowness need.
+pids=() outs=()
 for b in build build-asan build-tsan; do
-  step "integration tests ($b)" count_node env HERALD_BIN="$PWD/$b/herald" \
-    node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=tap test/integration/*.test.js
+  out="$log/integration-$b.log" scale=1
+  [[ $b != build ]] && scale=2
+  outs+=("$out")
+  HERALD_BIN="$PWD/$b/herald" HERALD_TEST_TIMEOUT_SCALE=$scale \
+    node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=tap test/integration/*.test.js \
+    >"$out" 2>&1 &
+  pids+=($!)
+done
+for i in 0 1 2; do
+  b=(build build-asan build-tsan)
+  name="integration tests (${b[$i]})"
+  echo "=== $name"
+  if wait "${pids[$i]}"; then echo "--- ok: $name"; else steps_failed=$((steps_failed + 1)); cat "${outs[$i]}"; echo "--- FAILED: $name"; fi
+  grep -E "^# (tests|pass|fail) " "${outs[$i]}" || true
+  count_node "${outs[$i]}"
 done
 fuzz_s=${FUZZ_TEST_SECONDS:-20}
 step "fuzz targets (build-fuzz, $fuzz_s s each)" count_fuzz env FUZZ_SECONDS="$fuzz_s" FUZZ_FRESH=1 scripts/fuzz.sh

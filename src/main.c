@@ -41,17 +41,6 @@ static int load(hd_config *cfg, const char *path)
     return rc;
 }
 
-static int log_level_of(const hd_config *cfg)
-{
-    static const char *names[] = {"error", "warn", "notice", "info", "debug"};
-    if (cfg->debug)
-        return HD_LOG_DEBUG;
-    for (int i = 0; i < 5; i++)
-        if (cfg->log_level && !strcmp(cfg->log_level, names[i]))
-            return i;
-    return HD_LOG_NOTICE;
-}
-
 static sigset_t stop_signals;
 
 /* During the graceful shutdown a second SIGINT/SIGTERM ends the process at
@@ -60,7 +49,8 @@ static void *second_signal(void *arg)
 {
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    hd_log(HD_LOG_WARN, "main", "signal %d again during shutdown: exiting at once (status 1)", sig);
+    hd_log(HD_LOG_WARN, "main", "signal %d again during shutdown: exiting at once", sig);
+    hd_log_exit(1, "stopped without finishing the shutdown");
     _exit(1);
     return NULL;
 }
@@ -102,7 +92,9 @@ static int wait_for_stop(hd_server *srv, const sigset_t *set, const char *path)
     }
 }
 
-static int serve(const hd_config *cfg, const char *path)
+/* Runs the server until SIGINT/SIGTERM; returns the exit status, with
+ * *what saying how the run ended (for the final log line). */
+static int serve(const hd_config *cfg, const char *path, const char **what)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -113,6 +105,7 @@ static int serve(const hd_config *cfg, const char *path)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     hd_server *srv;
+    *what = "not started"; /* the reason (a port in use, a bad certificate, ...) was logged just before */
     if (hd_server_create(&srv, cfg) != 0)
         return 1;
     if (hd_server_start(srv) != 0) {
@@ -126,7 +119,7 @@ static int serve(const hd_config *cfg, const char *path)
         pthread_detach(second);
     hd_server_shutdown(srv);
     hd_server_destroy(srv);
-    hd_log(HD_LOG_NOTICE, "main", "stopped (exit status 0)");
+    *what = "stopped";
     return 0;
 }
 
@@ -154,15 +147,23 @@ int main(int argc, char **argv)
         return 2;
     }
     hd_config cfg;
-    if (load(&cfg, path) != 0)
+    if (load(&cfg, path) != 0) {
+        if (!check_only) /* a run that never started still ends with its exit status */
+            hd_log_exit(1, "not started: the configuration did not load");
         return 1;
+    }
     if (check_only) {
         printf("herald: %s: configuration OK (%zu app(s))\n", path, cfg.n_apps);
         hd_config_free(&cfg);
         return 0;
     }
-    hd_log_set_level(log_level_of(&cfg));
-    int rc = serve(&cfg, path);
+    hd_log_set_level(hd_config_log_level(&cfg));
+    hd_log_set_format(hd_log_format_parse(cfg.log_format));
+    const char *what = "stopped";
+    int rc = serve(&cfg, path, &what);
     hd_config_free(&cfg);
+    /* Every run ends with this line, whatever the exit status; the second
+     * signal's path (second_signal) writes its own before _exit. */
+    hd_log_exit(rc, what);
     return rc;
 }

@@ -20,6 +20,7 @@
 
 #include "adapter.h"
 #include "common/map.h"
+#include "metrics/series.h"
 
 struct cJSON;
 struct hd_cleanup;
@@ -71,7 +72,9 @@ struct hd_session {
     bool closing;      /* close frame queued: ignore further input */
     bool ping_sent;    /* server ping out, waiting for any frame */
     bool cleaned;      /* disconnect cleanup has been handed off (once) */
+    bool user_id_numeric; /* signed in with a numeric id ({"id":1}): presence echoes it as a number */
     uint16_t close_code;
+    uint16_t wire_close_code; /* a close code herald did not choose: the client's or lws' (0 = none) */
     const char *close_reason;
     struct lws *wsi;
     struct hd_io_thread *io;
@@ -126,6 +129,19 @@ typedef struct hd_io_stats {
     atomic_uint_fast64_t connections_rate_limited; /* handshakes refused 429 by admission.c */
     atomic_uint_fast64_t connections_over_limit;   /* closed 4100: limits.max_connections */
     atomic_uint_fast64_t close_timeouts;           /* closed sessions torn down at limits.close_timeout_ms */
+    /* Labelled series (metrics/series.h), summed over the io threads at
+     * scrape time. Incremented once per message, close or HTTP request,
+     * never per recipient of a fan-out. */
+    atomic_uint_fast64_t bytes_received;                             /* WebSocket payload bytes from clients */
+    atomic_uint_fast64_t messages_by_kind[HD_WS_KINDS];
+    atomic_uint_fast64_t frames_queued[HD_FRAME_KINDS];              /* frames handed to outbound rings */
+    atomic_uint_fast64_t bytes_queued[HD_FRAME_KINDS];
+    atomic_uint_fast64_t closed_by_code[HD_SERIES_CLOSE_SLOTS];
+    atomic_uint_fast64_t http_bytes_received;                        /* HTTP front end, after TLS */
+    atomic_uint_fast64_t http_bytes_sent;
+    atomic_uint_fast64_t http_by_route[HD_HTTP_ROUTES][HD_SERIES_STATUS_SLOTS];
+    atomic_uint_fast64_t http_duration[HD_HTTP_ROUTES][HD_SERIES_HTTP_BUCKETS];
+    atomic_uint_fast64_t http_duration_sum_us[HD_HTTP_ROUTES];
 } hd_io_stats;
 
 #define HD_STAT_ADD(io, field, n) atomic_fetch_add_explicit(&(io)->stats.field, (n), memory_order_relaxed)
@@ -143,6 +159,9 @@ typedef struct hd_io_thread {
     pthread_t thread;
     pthread_mutex_t inbox_lock;
     hd_inbox_item *inbox_head, *inbox_tail; /* {inbox_lock} */
+    /* items waiting, and the most ever: written under inbox_lock, atomic
+     * so that the metrics thread may read them without it */
+    atomic_uint_fast32_t inbox_depth, inbox_high_water;
     hd_map *local;        /* per app slot (srv->max_apps): name -> hd_local_channel (this thread only) */
     hd_session *sessions, *sessions_tail; /* WebSocket sessions, least recently active first */
     hd_session *auth_pending;             /* sessions with a deadline: sign-in or teardown (idle.c) */
@@ -213,9 +232,21 @@ void hd_frame_event(hd_buf *out, const char *event, const char *channel, const c
 void hd_session_send(hd_session *s, hd_msg *m);            /* takes a reference */
 void hd_session_send_text(hd_session *s, const char *frame, size_t len);
 void hd_session_send_error(hd_session *s, int code, const char *message); /* code 0 = null */
+/* Closes and their log line (a refusal, rate-limited per code: log.h):
+ * reason is sent later by lws, so it must outlive the session (a string
+ * literal) and fit a close frame (123 bytes); detail, may be NULL, is for
+ * the log line only. */
 void hd_session_close(hd_session *s, uint16_t code, const char *reason);
+void hd_session_close_why(hd_session *s, uint16_t code, const char *reason, const char *detail);
 /* pusher:error {code, why} then close with code and why; once per session. */
 void hd_session_fail(hd_session *s, uint16_t code, const char *why);
+/* The same with a pusher:error message longer than the close reason. */
+void hd_session_fail_full(hd_session *s, uint16_t code, const char *message, const char *reason, const char *detail);
+/* The session's log context (app, socket_id, user, remote address via *fd). */
+void hd_session_log_ctx(const hd_session *s, hd_log_ctx *ctx, const char *channel, int *fd);
+/* A refusal of something s asked for, logged with its context (log.h). */
+void hd_session_log_refusal(hd_session *s, const char *reason, const char *channel, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 hd_sub *hd_session_find_sub(hd_session *s, const char *channel, size_t len);
 /* lws callback steps, one per reason */
 void hd_session_established(hd_session *s, struct lws *wsi, struct hd_io_thread *io);
@@ -223,6 +254,7 @@ void hd_session_receive(hd_session *s, const char *in, size_t len);
 int hd_session_writable(hd_session *s);
 void hd_session_touch(hd_session *s); /* something arrived: activity (idle.c) */
 void hd_session_closed(hd_session *s);
+void hd_session_wire_close(hd_session *s, const unsigned char *payload, size_t len);
 void hd_session_outq_clear(hd_session *s);
 /* End of a loop turn: write up to HD_FLUSH_PER_TURN sessions' queued
  * frames (outq.c); true while more are waiting. */

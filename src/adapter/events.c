@@ -11,6 +11,23 @@
 
 static const char ping_reply[] = "{\"event\":\"pusher:pong\",\"data\":\"{}\"}";
 
+/* pusher:error to the client, and the refusal logged with the session's
+ * context (rate-limited per key, common/log.h): a misbehaving client must
+ * not be able to flood the log. */
+static void reject(hd_session *s, const char *key, int code, const char *message)
+{
+    hd_session_send_error(s, code, message);
+    hd_session_log_refusal(s, key, NULL, "%s", message);
+}
+
+/* The same for a client event, with its channel and name. */
+static void reject_client_event(hd_session *s, const char *event, const char *channel, int code, const char *message)
+{
+    hd_session_send_error(s, code, message);
+    hd_session_log_refusal(s, code ? "client event 4301" : "client event", channel, "%s (event \"%.64s\")", message,
+                           event);
+}
+
 /* Clients send `data` as an object; some send it as a JSON string. */
 static cJSON *data_object(cJSON *root, cJSON **owned)
 {
@@ -40,14 +57,14 @@ static void dispatch_pusher_event(hd_session *s, const char *event, cJSON *root)
         hd_buf b;
         hd_buf_init(&b);
         hd_buf_printf(&b, "Unknown event: %.*s", (int)hd_utf8_prefix(event, strlen(event), 64), event);
-        hd_session_send_error(s, 0, b.data);
+        reject(s, "invalid message", 0, b.data);
         hd_buf_deinit(&b);
         return;
     }
     cJSON *owned;
     cJSON *data = data_object(root, &owned);
     if (!data)
-        hd_session_send_error(s, 0, "Invalid message format: data must be an object");
+        reject(s, "invalid message", 0, "Invalid message format: data must be an object");
     else
         handler(s, data);
     cJSON_Delete(owned);
@@ -57,8 +74,10 @@ void hd_session_on_message(hd_session *s, const char *text, size_t len)
 {
     cJSON *root = cJSON_ParseWithLength(text, len);
     cJSON *event = cJSON_GetObjectItemCaseSensitive(root, "event");
-    if (!cJSON_IsObject(root) || !cJSON_IsString(event)) {
-        hd_session_send_error(s, 0, "Invalid message format: expected a JSON object with an event");
+    bool valid = cJSON_IsObject(root) && cJSON_IsString(event);
+    HD_STAT_ADD(s->io, messages_by_kind[hd_series_ws_kind(valid ? event->valuestring : NULL)], 1);
+    if (!valid) {
+        reject(s, "invalid message", 0, "Invalid message format: expected a JSON object with an event");
         cJSON_Delete(root);
         return;
     }
@@ -68,7 +87,7 @@ void hd_session_on_message(hd_session *s, const char *text, size_t len)
     else if (!strncmp(name, "client-", 7))
         hd_handle_client_event(s, name, root);
     else
-        hd_session_send_error(s, 0, "Unknown event: only pusher: and client- events may be sent");
+        reject(s, "invalid message", 0, "Unknown event: only pusher: and client- events may be sent");
     cJSON_Delete(root);
 }
 
@@ -103,31 +122,31 @@ static hd_sub *client_event_check(hd_session *s, const char *event, cJSON *chann
 {
     const hd_app_config *app = hd_app_cfg(s->app);
     if (!cJSON_IsString(channel)) {
-        hd_session_send_error(s, 0, "Client event rejected - channel is required");
+        reject_client_event(s, event, NULL, 0, "Client event rejected - channel is required");
         return NULL;
     }
+    const char *name = channel->valuestring;
     if (!app->enable_client_messages) {
-        hd_session_send_error(s, 0,
-                              "To send client events, you must enable this feature in the Settings page of your "
-                              "dashboard.");
+        reject_client_event(s, event, name, 0,
+                            "To send client events, you must enable this feature in the Settings page of your "
+                            "dashboard.");
         return NULL;
     }
     hd_channel_type t;
-    const char *name = channel->valuestring;
     size_t nlen = strlen(name);
     if (hd_channel_classify(name, nlen, app->max_channel_name_length, &t) != 0 ||
         (t.kind != HD_CHANNEL_PRIVATE && t.kind != HD_CHANNEL_PRESENCE &&
          t.kind != HD_CHANNEL_PRIVATE_ENCRYPTED)) {
-        hd_session_send_error(s, 0, "Client event rejected - only supported on private and presence channels");
+        reject_client_event(s, event, name, 0, "Client event rejected - only supported on private and presence channels");
         return NULL;
     }
     hd_sub *sub = hd_session_find_sub(s, name, nlen);
     if (!sub || !sub->by_client) {
-        hd_session_send_error(s, 0, "Client event rejected - not subscribed to the channel");
+        reject_client_event(s, event, name, 0, "Client event rejected - not subscribed to the channel");
         return NULL;
     }
     if (strlen(event) > app->max_event_name_length) {
-        hd_session_send_error(s, 0, "Client event rejected - event name too long");
+        reject_client_event(s, event, name, 0, "Client event rejected - event name too long");
         return NULL;
     }
     return sub;
@@ -155,11 +174,12 @@ void hd_handle_client_event(hd_session *s, const char *event, cJSON *root)
     if (!sub)
         return;
     if (rate_limited(s))
-        return hd_session_send_error(s, HD_ERROR_CLIENT_EVENT_RATE, "Client event rejected due to rate limit");
+        return reject_client_event(s, event, hd_channel_name(sub->ch), HD_ERROR_CLIENT_EVENT_RATE,
+                                   "Client event rejected due to rate limit");
     cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
     char *data_json = data ? cJSON_PrintUnformatted(data) : hd_strdup("null");
     if (strlen(data_json) > (size_t)hd_app_cfg(s->app)->max_event_payload_in_kb * 1024u) {
-        hd_session_send_error(s, 0, "Client event rejected - payload too large");
+        reject_client_event(s, event, hd_channel_name(sub->ch), 0, "Client event rejected - payload too large");
         cJSON_free(data_json);
         return;
     }

@@ -68,6 +68,11 @@ void hd_io_inbox_push(hd_io_thread *io, hd_inbox_item *item)
     else
         io->inbox_head = item;
     io->inbox_tail = item;
+    /* plain load and store: every writer holds inbox_lock */
+    uint_fast32_t depth = atomic_load_explicit(&io->inbox_depth, memory_order_relaxed) + 1;
+    atomic_store_explicit(&io->inbox_depth, depth, memory_order_relaxed);
+    if (depth > atomic_load_explicit(&io->inbox_high_water, memory_order_relaxed))
+        atomic_store_explicit(&io->inbox_high_water, depth, memory_order_relaxed);
     /* wake under the lock: shutdown clears io->ctx under it before the
      * context is destroyed, so a context is never woken after that */
     if (was_empty && io->ctx)
@@ -121,12 +126,19 @@ static void deliver(hd_io_thread *io, hd_inbox_item *it)
     hd_local_channel *lc = local_lookup(io, it->app, it->ch);
     if (!lc)
         return;
+    uint32_t skipped = 0;
     for (hd_sub *sub = lc->head; sub; sub = sub->next) {
         hd_session *s = sub->session;
-        if (it->except[0] && strcmp(s->socket_id, it->except) == 0)
+        if (it->except[0] && strcmp(s->socket_id, it->except) == 0) {
+            skipped++;
             continue;
+        }
         hd_session_send(s, it->msg);
     }
+    /* counted once per delivery from the list's length, not per recipient */
+    uint32_t n = lc->count - skipped;
+    HD_STAT_ADD(io, frames_queued[HD_FRAME_CHANNEL], n);
+    HD_STAT_ADD(io, bytes_queued[HD_FRAME_CHANNEL], (uint64_t)n * it->msg->len);
 }
 
 static void terminate(hd_io_thread *io, hd_inbox_item *it)
@@ -155,6 +167,7 @@ void hd_io_inbox_drain(hd_io_thread *io)
     pthread_mutex_lock(&io->inbox_lock);
     hd_inbox_item *it = io->inbox_head;
     io->inbox_head = io->inbox_tail = NULL;
+    atomic_store_explicit(&io->inbox_depth, 0, memory_order_relaxed);
     pthread_mutex_unlock(&io->inbox_lock);
     while (it) {
         hd_inbox_item *next = it->next;

@@ -36,6 +36,9 @@
  *   would reset the connection and the client would never see the status.
  * - idle keep-alive connections hold no buffer and close after
  *   limits.http_keepalive_timeout_ms.
+ * - every error answer is logged as a refusal ("http <status>: <request>:
+ *   <why>" with the app and the client's address), rate-limited per status
+ *   (common/log.h), so a flood of bad requests costs a few lines.
  * Deadlines are checked by the io thread's periodic tick (idle.c), which
  * walks this thread's front connections: there are few outside an attack,
  * and a walk of ten thousand every 250 ms is still negligible.
@@ -47,6 +50,7 @@
  * THREADING: each front connection belongs to one io thread; only the
  * node-wide byte count (srv->front_bytes) is shared, as an atomic.
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -85,7 +89,9 @@ struct hd_front_conn {
     size_t charged;    /* bytes counted in srv->front_bytes for this connection */
     hd_http_head head; /* FS_BODY: the request whose body is arriving */
     char *path;        /* FS_BODY: its path, NUL-terminated */
+    char *cors_allow;  /* the request's allowed Origin to echo (cors.origins), or NULL */
     hd_params params;  /* FS_BODY: its decoded query */
+    uint64_t head_us;  /* when the current request's head was complete; 0 = counted, or no request */
 };
 
 static const hd_http_head_limits head_limits = {MAX_HEAD, MAX_TARGET, MAX_HEADERS};
@@ -132,8 +138,11 @@ static void conn_unlink(hd_front_conn *c)
 
 static void request_reset(hd_front_conn *c)
 {
+    c->head_us = 0;
     hd_free(c->path);
     c->path = NULL;
+    hd_free(c->cors_allow);
+    c->cors_allow = NULL;
     hd_params_free(&c->params);
     hd_params_init(&c->params);
 }
@@ -275,18 +284,90 @@ static bool flush_out(hd_front_conn *c)
     return true;
 }
 
+/* Count a request that got its answer (out_bytes of it): by route and
+ * status, its time from the end of its head, and its bytes (head, and the
+ * body as far as it was read). Once per request; heads that did not parse
+ * and WebSocket handshakes carry no stamp and are not counted here. */
+static void count_request(hd_front_conn *c, int status, size_t out_bytes)
+{
+    if (!c->head_us)
+        return;
+    hd_io_thread *io = c->io;
+    uint64_t us = hd_mono_us() - c->head_us;
+    c->head_us = 0;
+    hd_http_route r = hd_series_http_route(c->in.data + c->head.target_off, c->head.target_len);
+    HD_STAT_ADD(io, http_by_route[r][hd_series_status_slot(status)], 1);
+    HD_STAT_ADD(io, http_duration[r][hd_series_http_bucket(us)], 1);
+    HD_STAT_ADD(io, http_duration_sum_us[r], us);
+    size_t body = 0;
+    if (c->state == FS_BODY && c->in.len > c->head.head_len) {
+        body = c->in.len - c->head.head_len;
+        if (body > (size_t)c->head.content_length) /* a pipelined request may follow */
+            body = (size_t)c->head.content_length;
+    }
+    HD_STAT_ADD(io, http_bytes_received, c->head.head_len + body);
+    HD_STAT_ADD(io, http_bytes_sent, out_bytes);
+}
+
 /* Queue one answer. close: the connection ends after it (Connection: close). */
 static void answer(hd_front_conn *c, int status, const char *body, size_t len, unsigned retry_after_s, bool close)
 {
     hd_buf *o = &c->out;
+    size_t before = o->len;
     hd_buf_printf(o, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n", status,
                   reason_phrase(status), len);
     if (retry_after_s)
         hd_buf_printf(o, "Retry-After: %u\r\n", retry_after_s);
+    if (c->cors_allow)
+        hd_buf_printf(o, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", c->cors_allow);
     hd_buf_puts(o, close ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n");
     hd_buf_append(o, body, len);
     c->close_after |= close;
     recharge(c);
+    count_request(c, status, o->len - before);
+}
+
+/* ---- the log of refused requests (rate-limited per status: common/log.h) ---- */
+
+/* The app id of an /apps/{id}/... path into buf, or NULL. */
+static const char *path_app(const char *path, char *buf, size_t len)
+{
+    if (!path || strncmp(path, "/apps/", 6) != 0)
+        return NULL;
+    const char *id = path + 6, *end = strchr(id, '/');
+    size_t n = end ? (size_t)(end - id) : strlen(id);
+    if (!n || n >= len)
+        return NULL;
+    memcpy(buf, id, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* "http <status>: <METHOD> <path>: <why>" with the app and the client's
+ * address; the method and path only once the head was parsed (c->path). */
+static void log_refusal(hd_front_conn *c, int status, const char *why)
+{
+    if (HD_LOG_INFO > hd_log_level_current)
+        return;
+    char key[16], app[128];
+    snprintf(key, sizeof key, "http %d", status);
+    hd_log_ctx ctx = {.app = path_app(c->path, app, sizeof app), .peer_fd = &c->fd};
+    if (c->path)
+        hd_log_refusal_emit("http", key, &ctx, "%s %s: %s", c->head.method, c->path, why);
+    else
+        hd_log_refusal_emit("http", key, &ctx, "%s", why);
+}
+
+/* The same for an answer the API made: its reason is the body's "error"
+ * (the whole body if it has none). */
+static void log_refused_answer(hd_front_conn *c, int status, const hd_buf *body)
+{
+    if (HD_LOG_INFO > hd_log_level_current)
+        return;
+    cJSON *j = body->len ? cJSON_ParseWithLength(body->data, body->len) : NULL;
+    cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    log_refusal(c, status, cJSON_IsString(e) ? e->valuestring : body->data ? body->data : "");
+    cJSON_Delete(j);
 }
 
 static void answer_error(hd_front_conn *c, int status, const char *message, unsigned retry_after_s)
@@ -299,7 +380,7 @@ static void answer_error(hd_front_conn *c, int status, const char *message, unsi
     answer(c, status, b.data, b.len, retry_after_s, true);
     hd_buf_deinit(&b);
     HD_STAT_ADD(c->io, http_refused, 1);
-    hd_log(HD_LOG_INFO, "http", "fd %d: %d %s", c->fd, status, message);
+    log_refusal(c, status, message);
 }
 
 static const char *parse_error_message(int status)
@@ -349,7 +430,14 @@ static void dispatch(hd_front_conn *c, bool admitted)
     HD_STAT_ADD(c->io, http_requests, 1);
     if (res.status >= 400)
         HD_STAT_ADD(c->io, http_refused, 1);
-    hd_log(res.status >= 400 ? HD_LOG_INFO : HD_LOG_DEBUG, "http", "%s %s (%zu body bytes) -> %d", c->head.method, c->path, body_len, res.status);
+    if (res.status >= 400) {
+        log_refused_answer(c, res.status, &res.body);
+    } else if (HD_LOG_DEBUG <= hd_log_level_current) {
+        char app[128];
+        hd_log_ctx ctx = {.app = path_app(c->path, app, sizeof app), .peer_fd = &c->fd};
+        hd_logc(HD_LOG_DEBUG, "http", &ctx, "%s %s (%zu body bytes) -> %d", c->head.method, c->path, body_len,
+                res.status);
+    }
     answer(c, res.status, res.body.data ? res.body.data : "", res.body.len, res.retry_after_s, !c->head.keep_alive);
     hd_buf_deinit(&res.body);
     consume(c, total);
@@ -387,8 +475,7 @@ static void expect_body(hd_front_conn *c)
     bool ok = hd_http_api_admit(srv, &req, body_len, &res);
     if (!ok) {
         HD_STAT_ADD(c->io, http_refused, 1);
-        hd_log(HD_LOG_INFO, "http", "%s %s refused before its body: %d %s", c->head.method, c->path, res.status,
-               res.body.data ? res.body.data : "");
+        log_refused_answer(c, res.status, &res.body); /* refused from its head: the body is never read */
         answer(c, res.status, res.body.data ? res.body.data : "", res.body.len, res.retry_after_s, true);
     }
     hd_buf_deinit(&res.body);
@@ -445,11 +532,61 @@ static enum step on_upgrade(hd_front_conn *c)
     return STEP_GONE;
 }
 
+/* ---- CORS (cors.origins): browsers calling the HTTP API from a page ---- */
+
+/* Remember the request's Origin when cors.origins allows it. */
+static void cors_check(hd_front_conn *c)
+{
+    const hd_config *cfg = c->io->srv->cfg;
+    if (!cfg->n_cors_origins || !c->head.origin_len)
+        return;
+    const char *origin = c->in.data + c->head.origin_off;
+    size_t len = c->head.origin_len;
+    for (size_t i = 0; i < cfg->n_cors_origins; i++) {
+        const char *o = cfg->cors_origins[i];
+        if (!strcmp(o, "*") || (strlen(o) == len && !memcmp(o, origin, len))) {
+            c->cors_allow = hd_malloc(len + 1);
+            memcpy(c->cors_allow, origin, len);
+            c->cors_allow[len] = '\0';
+            return;
+        }
+    }
+}
+
+/* OPTIONS preflight: 204 with what the API accepts, or 403 for an origin
+ * not in cors.origins. Only when CORS is configured. */
+static void cors_preflight(hd_front_conn *c)
+{
+    if (!c->cors_allow) {
+        answer_error(c, 403, "Origin not allowed by cors.origins", 0);
+        return;
+    }
+    hd_buf *o = &c->out;
+    hd_buf_printf(o, "HTTP/1.1 204 No Content\r\nAccess-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
+                     "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n",
+                  c->cors_allow);
+    const char *acrh = c->in.data + c->head.acrh_off;
+    size_t n = c->head.acrh_len; /* the parser let only visible characters through */
+    if (n && !memchr(acrh, '\r', n) && !memchr(acrh, '\n', n))
+        hd_buf_printf(o, "Access-Control-Allow-Headers: %.*s\r\n", (int)n, acrh);
+    hd_buf_puts(o, "Access-Control-Max-Age: 86400\r\n");
+    hd_buf_puts(o, c->head.keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
+    c->close_after |= !c->head.keep_alive;
+    recharge(c);
+    consume(c, c->head.head_len);
+}
+
 /* A complete head: hand a handshake to lws, answer or admit a request. */
 static enum step on_head(hd_front_conn *c)
 {
     if (c->head.upgrade_websocket)
         return on_upgrade(c);
+    c->head_us = hd_mono_us(); /* the request's duration runs from here to its answer() */
+    cors_check(c);
+    if (c->io->srv->cfg->n_cors_origins && !strcmp(c->head.method, "OPTIONS") && c->head.content_length <= 0) {
+        cors_preflight(c);
+        return STEP_NEXT;
+    }
     if (!take_target(c))
         return STEP_WAIT;
     if (c->head.content_length > 0) {

@@ -122,8 +122,8 @@ static void close_expired(hd_session *s)
 {
     auth_unlink(s);
     HD_STAT_ADD(s->io, close_timeouts, 1);
-    hd_log(HD_LOG_INFO, "session", "%s: close %u not completed in time, dropping the connection", s->socket_id,
-           s->close_code);
+    hd_session_log_refusal(s, "close timeout", NULL, "close %u not completed in time, dropping the connection",
+                           s->close_code);
     /* Reset rather than close: a graceful close would leave the socket
      * orphaned in FIN-WAIT-1 with up to a send buffer (megabytes) of data
      * the client is not reading, held by the kernel long after we let go. */
@@ -189,6 +189,7 @@ void hd_idle_tick(hd_io_thread *io)
     const hd_config *cfg = io->srv->cfg;
     uint64_t now = hd_mono_ms();
     uint64_t timeout_ms = (uint64_t)cfg->activity_timeout * 1000u, pong_ms = (uint64_t)cfg->pong_timeout * 1000u;
+    hd_log_refusal_flush(false); /* "N more ..." lines of ended windows; an atomic load when none is due */
     if (io->auth_pending)
         auth_tick(io, now);
     if (io->front)

@@ -34,6 +34,7 @@
  *
  * THREADING: the session's io thread only.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "adapter_internal.h"
@@ -73,9 +74,10 @@ void hd_session_send(hd_session *s, hd_msg *m)
         return;
     size_t limit = (size_t)s->io->srv->cfg->max_outbound_buffer_kb * 1024u;
     if (s->oq_bytes + m->len > limit && s->oq_count) {
-        hd_log(HD_LOG_INFO, "session", "%s: outbound buffer over %zu bytes, closing", s->socket_id, limit);
+        char detail[64];
+        snprintf(detail, sizeof detail, "outbound buffer over %zu bytes", limit);
         HD_STAT_ADD(s->io, slow_consumer_closes, 1);
-        hd_session_close(s, HD_CLOSE_OVER_CAPACITY, "Over capacity: client too slow");
+        hd_session_close_why(s, HD_CLOSE_OVER_CAPACITY, "Over capacity: client too slow", detail);
         hd_session_outq_clear(s); /* it will not read them: free them now, not at teardown */
         return;
     }

@@ -101,11 +101,20 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RECEIVE_PONG:
         hd_session_touch(s);
         return 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (s && s->kind == HD_CONN_WS) /* 0: lws answers the close as usual */
+            hd_session_wire_close(s, in, len);
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return s->kind == HD_CONN_WS ? hd_session_writable(s) : 0;
     case LWS_CALLBACK_CLOSED:
-        if (s && s->kind == HD_CONN_WS)
+        if (s && s->kind == HD_CONN_WS) {
+            /* a protocol error lws caught itself (an unmasked frame, ...)
+             * was closed with a code lws chose: herald never saw it */
+            if (lws_get_close_length(wsi) >= 2)
+                hd_session_wire_close(s, lws_get_close_payload(wsi), (size_t)lws_get_close_length(wsi));
             hd_session_closed(s);
+        }
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         on_wake(thread_of(wsi));

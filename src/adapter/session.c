@@ -11,6 +11,7 @@
  * ---------
  * Only the io thread that owns the session calls these functions.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,10 @@
 
 void hd_session_send_text(hd_session *s, const char *frame, size_t len)
 {
+    /* every frame meant for this one connection comes through here; the
+     * fan-out (fanout.c) counts its own, once per delivery */
+    HD_STAT_ADD(s->io, frames_queued[HD_FRAME_DIRECT], 1);
+    HD_STAT_ADD(s->io, bytes_queued[HD_FRAME_DIRECT], len);
     hd_msg *m = hd_msg_new(frame, len);
     hd_session_send(s, m);
     hd_msg_unref(m);
@@ -37,23 +42,95 @@ void hd_session_send_error(hd_session *s, int code, const char *message)
     hd_buf_deinit(&b);
 }
 
-void hd_session_fail(hd_session *s, uint16_t code, const char *why)
+/* ---- logging with the session's context ---- */
+
+void hd_session_log_ctx(const hd_session *s, hd_log_ctx *ctx, const char *channel, int *fd)
 {
-    if (s->closing || !s->wsi)
-        return;
-    hd_session_send_error(s, code, why);
-    hd_session_close(s, code, why);
+    *fd = s->wsi ? lws_get_socket_fd(s->wsi) : -1;
+    *ctx = (hd_log_ctx){.app = s->app ? hd_app_cfg(s->app)->id : NULL,
+                        .socket_id = s->socket_id[0] ? s->socket_id : NULL,
+                        .channel = channel,
+                        .user = s->user_id,
+                        .peer_fd = fd};
 }
 
-void hd_session_close(hd_session *s, uint16_t code, const char *reason)
+void hd_session_log_refusal(hd_session *s, const char *reason, const char *channel, const char *fmt, ...)
 {
-    if (s->closing || !s->wsi)
+    if (HD_LOG_INFO > hd_log_level_current)
         return;
+    int fd;
+    hd_log_ctx ctx;
+    hd_session_log_ctx(s, &ctx, channel, &fd);
+    va_list ap;
+    va_start(ap, fmt);
+    hd_log_refusal_emitv("session", reason, &ctx, fmt, ap);
+    va_end(ap);
+}
+
+/* A connection event at debug (connected, disconnected). */
+static void log_event(hd_session *s, const char *what, uint16_t code)
+{
+    if (HD_LOG_DEBUG > hd_log_level_current)
+        return;
+    int fd;
+    hd_log_ctx ctx;
+    hd_session_log_ctx(s, &ctx, NULL, &fd);
+    if (code)
+        hd_logc(HD_LOG_DEBUG, "session", &ctx, "%s (code %u)", what, code);
+    else
+        hd_logc(HD_LOG_DEBUG, "session", &ctx, "%s", what);
+}
+
+/* Every close herald decides is a refusal of sorts: logged once, with its
+ * code, why, and what the operator needs beyond what the client is told
+ * (detail, may be NULL). Not 4200: a shutdown closes everyone at once and
+ * server.c logs it as one line. */
+static void log_close(hd_session *s, uint16_t code, const char *why, const char *detail)
+{
+    if (code == HD_CLOSE_SHUTTING_DOWN)
+        return;
+    char key[24];
+    snprintf(key, sizeof key, "close %u", code);
+    if (detail)
+        hd_session_log_refusal(s, key, NULL, "%s (%s)", why, detail);
+    else
+        hd_session_log_refusal(s, key, NULL, "%s", why);
+}
+
+static void close_now(hd_session *s, uint16_t code, const char *reason)
+{
     s->closing = true;
     s->close_code = code;
     s->close_reason = reason;
     hd_idle_close_deadline(s);
     lws_callback_on_writable(s->wsi);
+}
+
+void hd_session_fail_full(hd_session *s, uint16_t code, const char *message, const char *reason, const char *detail)
+{
+    if (s->closing || !s->wsi)
+        return;
+    hd_session_send_error(s, code, message);
+    log_close(s, code, message, detail);
+    close_now(s, code, reason);
+}
+
+void hd_session_fail(hd_session *s, uint16_t code, const char *why)
+{
+    hd_session_fail_full(s, code, why, why, NULL);
+}
+
+void hd_session_close_why(hd_session *s, uint16_t code, const char *reason, const char *detail)
+{
+    if (s->closing || !s->wsi)
+        return;
+    log_close(s, code, reason, detail);
+    close_now(s, code, reason);
+}
+
+void hd_session_close(hd_session *s, uint16_t code, const char *reason)
+{
+    hd_session_close_why(s, code, reason, NULL);
 }
 
 hd_sub *hd_session_find_sub(hd_session *s, const char *channel, size_t len)
@@ -83,12 +160,13 @@ static int protocol_version(struct lws *wsi)
     return atoi(v);
 }
 
-static bool origin_allowed(struct lws *wsi, const hd_app_config *app)
+/* origin: room for the Origin header (256 bytes), kept for the log line. */
+static bool origin_allowed(struct lws *wsi, const hd_app_config *app, char *origin)
 {
+    origin[0] = '\0';
     if (!app->n_allowed_origins)
         return true;
-    char origin[256];
-    if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0)
+    if (lws_hdr_copy(wsi, origin, 256, WSI_TOKEN_ORIGIN) <= 0)
         origin[0] = '\0';
     for (size_t i = 0; i < app->n_allowed_origins; i++)
         if (!strcmp(app->allowed_origins[i], "*") || !strcmp(app->allowed_origins[i], origin))
@@ -96,23 +174,29 @@ static bool origin_allowed(struct lws *wsi, const hd_app_config *app)
     return false;
 }
 
-/* Returns 0 with s->app set, or a 4xxx close code with *why set. */
-static int handshake_check(hd_session *s, const char **why)
+/* Returns 0 with s->app set, or a 4xxx close code with *why set and, in
+ * detail (HANDSHAKE_DETAIL bytes), what the client sent that the log line
+ * should show (the client is told only why). */
+#define HANDSHAKE_DETAIL 320
+static int handshake_check(hd_session *s, const char **why, char *detail)
 {
-    char path[256];
+    char path[256], origin[256];
     int n = lws_hdr_copy(s->wsi, path, sizeof path, WSI_TOKEN_GET_URI);
     const char *key = path + 5;
     if (n <= 5 || strncmp(path, "/app/", 5) != 0 || !*key || strchr(key, '/')) {
+        snprintf(detail, HANDSHAKE_DETAIL, "path \"%.128s\"", n > 0 ? path : "");
         *why = "Path not found";
         return HD_CLOSE_PATH_NOT_FOUND;
     }
     int version = protocol_version(s->wsi);
     s->app = hd_server_app_by_key(s->io->srv, key);
     if (!s->app) {
+        snprintf(detail, HANDSHAKE_DETAIL, "key \"%.128s\"", key);
         *why = "Application does not exist";
         return HD_CLOSE_APP_NOT_FOUND;
     }
     if (version < 5 || version > 7) {
+        snprintf(detail, HANDSHAKE_DETAIL, "protocol %d", version);
         *why = "Unsupported protocol version";
         return HD_CLOSE_BAD_PROTOCOL;
     }
@@ -121,7 +205,8 @@ static int handshake_check(hd_session *s, const char **why)
         *why = "Application disabled";
         return HD_CLOSE_APP_DISABLED;
     }
-    if (!origin_allowed(s->wsi, cfg)) {
+    if (!origin_allowed(s->wsi, cfg, origin)) {
+        snprintf(detail, HANDSHAKE_DETAIL, "origin \"%.200s\"", origin);
         *why = "Origin not allowed";
         return HD_CLOSE_UNAUTHORIZED;
     }
@@ -174,14 +259,17 @@ void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
     snprintf(s->socket_id, sizeof s->socket_id, "%u.%llu", srv->node_id, (unsigned long long)seq);
     hd_idle_link(s);
     const char *why = NULL;
-    int code = handshake_check(s, &why);
+    char detail[HANDSHAKE_DETAIL] = "";
+    int code = handshake_check(s, &why, detail);
     if (!code && (code = quota_take(srv, s->app)) != 0) {
         why = code == HD_CLOSE_APP_OVER_QUOTA ? "Application is over connection quota" : "Over capacity: server connection limit reached";
         if (code == HD_CLOSE_OVER_CAPACITY)
             HD_STAT_ADD(io, connections_over_limit, 1);
+        snprintf(detail, sizeof detail, "%s %u", code == HD_CLOSE_APP_OVER_QUOTA ? "max_connections" : "limits.max_connections",
+                 code == HD_CLOSE_APP_OVER_QUOTA ? hd_app_cfg(s->app)->max_connections : srv->cfg->limits.max_connections);
     }
     if (code) {
-        hd_session_fail(s, (uint16_t)code, why);
+        hd_session_fail_full(s, (uint16_t)code, why, why, detail[0] ? detail : NULL);
         return;
     }
     s->established = true;
@@ -189,10 +277,17 @@ void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
     const hd_app_config *cfg = hd_app_cfg(s->app);
     if (cfg->enable_user_authentication)
         hd_idle_auth_deadline(s, s->last_rx_ms + (uint64_t)cfg->user_authentication_timeout * 1000u);
+    log_event(s, "connected", 0);
     send_established(s);
 }
 
 /* ---- inbound (§2) ---- */
+
+static void reject_binary(hd_session *s)
+{
+    hd_session_send_error(s, 0, "Binary frames are not supported");
+    hd_session_log_refusal(s, "invalid message", NULL, "Binary frames are not supported");
+}
 
 static void rx_reject_too_big(hd_session *s)
 {
@@ -213,13 +308,16 @@ void hd_session_receive(hd_session *s, const char *in, size_t len)
      * not after the limit's worth of payload has been read. */
     if (s->rx.len + len + lws_remaining_packet_payload(wsi) > limit)
         return rx_reject_too_big(s);
+    HD_STAT_ADD(s->io, bytes_received, len);
     if (final)
         HD_STAT_ADD(s->io, messages_received, 1);
+    if (final && lws_frame_is_binary(wsi)) /* text messages are counted by kind in events.c */
+        HD_STAT_ADD(s->io, messages_by_kind[HD_WS_KIND_OTHER], 1);
     if (first && final && !s->rx.len) {
         if (len > limit)
             return rx_reject_too_big(s);
         if (lws_frame_is_binary(wsi))
-            return hd_session_send_error(s, 0, "Binary frames are not supported");
+            return reject_binary(s);
         return hd_session_on_message(s, in, len);
     }
     if (s->rx.len + len > limit)
@@ -228,15 +326,37 @@ void hd_session_receive(hd_session *s, const char *in, size_t len)
     if (!final)
         return;
     if (lws_frame_is_binary(wsi))
-        hd_session_send_error(s, 0, "Binary frames are not supported");
+        reject_binary(s);
     else
         hd_session_on_message(s, s->rx.data, s->rx.len);
     hd_buf_deinit(&s->rx);
 }
 
+/* A close frame herald did not choose: the client's (payload from
+ * LWS_CALLBACK_WS_PEER_INITIATED_CLOSE; lws has already replaced a code a
+ * client may not send by 1002), or the one lws sent on a protocol error
+ * it caught itself. The first one seen counts; len < 2: no code (1005). */
+void hd_session_wire_close(hd_session *s, const unsigned char *payload, size_t len)
+{
+    if (!s->wire_close_code)
+        s->wire_close_code = len >= 2 ? (uint16_t)(payload[0] << 8 | payload[1]) : 1005;
+}
+
+/* The code a connection ended with (herald_connections_closed_total):
+ * herald's own when herald closed it, else the one on the wire, else
+ * 1006: the connection dropped without a close frame. */
+static uint16_t close_code_of(const hd_session *s)
+{
+    if (s->closing && s->close_code)
+        return s->close_code;
+    return s->wire_close_code ? s->wire_close_code : 1006;
+}
+
 /* LWS_CALLBACK_CLOSED: runs once per session. */
 void hd_session_closed(hd_session *s)
 {
+    log_event(s, "disconnected", close_code_of(s));
+    HD_STAT_ADD(s->io, closed_by_code[hd_series_close_slot(close_code_of(s))], 1);
     hd_idle_unlink(s);
     hd_session_disconnect(s);
     if (s->established) {

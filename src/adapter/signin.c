@@ -26,6 +26,21 @@ static void signin_fail(hd_session *s, const char *why)
     hd_session_fail(s, HD_CLOSE_UNAUTHORIZED, why);
 }
 
+/* A wrong key or signature. Like a failed channel auth (subscribe.c) the
+ * pusher:error shows the string that should have been signed, so the
+ * mismatch can be found from the client; the close reason stays the short
+ * fixed text (a close frame holds 123 bytes, and lws sends it later). */
+static void signin_bad_signature(hd_session *s, const char *auth, const char *signed_str)
+{
+    hd_buf msg;
+    hd_buf_init(&msg);
+    int shown = (int)hd_utf8_prefix(auth, strlen(auth), 100); /* the frame must stay UTF-8 */
+    hd_buf_printf(&msg, "Invalid signature for user authentication: Expected HMAC SHA256 hex digest of %s, but got %.*s",
+                  signed_str, shown, auth);
+    hd_session_fail_full(s, HD_CLOSE_UNAUTHORIZED, msg.data, "Invalid signature for user authentication", NULL);
+    hd_buf_deinit(&msg);
+}
+
 /* Join an internal channel as a non-client membership. */
 static void join_internal(hd_session *s, const char *prefix, const char *user_id)
 {
@@ -117,8 +132,32 @@ static void send_success(hd_session *s, const char *user_data)
     hd_buf_deinit(&b);
 }
 
-/* Returns the parsed user_data (caller deletes) or NULL after failing the signin. */
-static cJSON *verified_user_data(hd_session *s, cJSON *data)
+/* The signed-in user's id as text into out (NUL-terminated): a string, or
+ * an integer ({"id":1}, what Laravel apps send), accepted as its decimal
+ * text as a numeric presence user_id is (subscribe.c). Fractions and
+ * integers beyond 2^53 are refused. *numeric says which it was. */
+static bool user_id_text(const cJSON *id, char *out, size_t out_len, bool *numeric)
+{
+    *numeric = cJSON_IsNumber(id);
+    if (cJSON_IsString(id)) {
+        size_t n = strlen(id->valuestring);
+        if (n >= out_len)
+            return false;
+        memcpy(out, id->valuestring, n + 1);
+    } else if (*numeric) {
+        double v = id->valuedouble;
+        if (!(v >= -9007199254740992.0 && v <= 9007199254740992.0) || v != (double)(long long)v)
+            return false;
+        snprintf(out, out_len, "%lld", (long long)v);
+    } else {
+        return false;
+    }
+    return hd_user_id_valid(out, strlen(out));
+}
+
+/* Returns the parsed user_data (caller deletes) with the user id in id_out,
+ * or NULL after failing the signin. */
+static cJSON *verified_user_data(hd_session *s, cJSON *data, char *id_out, size_t id_len, bool *numeric)
 {
     cJSON *auth = cJSON_GetObjectItemCaseSensitive(data, "auth");
     cJSON *user_data = cJSON_GetObjectItemCaseSensitive(data, "user_data");
@@ -131,15 +170,14 @@ static cJSON *verified_user_data(hd_session *s, cJSON *data)
     hd_buf_printf(&str, "%s::user::%s", s->socket_id, user_data->valuestring);
     const hd_app_config *cfg = hd_app_cfg(s->app); /* key and secret of one version */
     int rc = hd_auth_verify(auth->valuestring, strlen(auth->valuestring), cfg->key, cfg->secret, str.data, str.len);
+    if (rc)
+        signin_bad_signature(s, auth->valuestring, str.data);
     hd_buf_deinit(&str);
-    if (rc) {
-        signin_fail(s, "Invalid signature for user authentication");
+    if (rc)
         return NULL;
-    }
     cJSON *ud = cJSON_Parse(user_data->valuestring);
-    cJSON *id = cJSON_GetObjectItemCaseSensitive(ud, "id");
-    if (!cJSON_IsString(id) || !hd_user_id_valid(id->valuestring, strlen(id->valuestring))) {
-        signin_fail(s, "Invalid user_data: id must be a non-empty string of [-a-zA-Z0-9_=@,.;]");
+    if (!user_id_text(cJSON_GetObjectItemCaseSensitive(ud, "id"), id_out, id_len, numeric)) {
+        signin_fail(s, "Invalid user_data: id must be a non-empty string of [-a-zA-Z0-9_=@,.;] or an integer");
         cJSON_Delete(ud);
         return NULL;
     }
@@ -148,10 +186,11 @@ static cJSON *verified_user_data(hd_session *s, cJSON *data)
 
 void hd_handle_signin(hd_session *s, cJSON *data)
 {
-    cJSON *ud = verified_user_data(s, data);
+    char id[256];
+    bool numeric = false;
+    cJSON *ud = verified_user_data(s, data, id, sizeof id, &numeric);
     if (!ud)
         return;
-    const char *id = cJSON_GetObjectItemCaseSensitive(ud, "id")->valuestring;
     if (s->user_id && strcmp(s->user_id, id) != 0) {
         hd_session_send_error(s, 0, "Already signed in as another user");
         cJSON_Delete(ud);
@@ -160,6 +199,7 @@ void hd_handle_signin(hd_session *s, cJSON *data)
     bool first = !s->user_id;
     if (first) {
         s->user_id = hd_strdup(id);
+        s->user_id_numeric = numeric;
         cJSON *info = cJSON_GetObjectItemCaseSensitive(ud, "user_info");
         if (info && !cJSON_IsNull(info))
             s->user_info_json = cJSON_PrintUnformatted(info);

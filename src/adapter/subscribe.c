@@ -11,6 +11,7 @@
  * THREADING: the session's io thread only.
  */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,6 +31,9 @@ static void subscription_error(hd_session *s, const char *channel, const char *t
     hd_buf_printf(&b, ",\"status\":%d}}", status);
     hd_session_send_text(s, b.data, b.len);
     hd_buf_deinit(&b);
+    char key[40]; /* type is one of four literals: the keys stay few */
+    snprintf(key, sizeof key, "subscription %s", type);
+    hd_session_log_refusal(s, key, channel, "%s (status %d)", error, status);
 }
 
 /* A subscribe request decoded and authorised, ready to join. */
@@ -84,7 +88,7 @@ static bool presence_user_id(cJSON *uid, sub_request *r)
     if (cJSON_IsString(uid) && uid->valuestring[0] && strlen(uid->valuestring) <= 128) {
         r->user_key = hd_strdup(uid->valuestring);
         r->user_id_json = cJSON_PrintUnformatted(uid);
-    } else if (cJSON_IsNumber(uid)) {
+    } else if (cJSON_IsNumber(uid) && isfinite(uid->valuedouble)) { /* 1e400 would print as null */
         /* the JSON text cJSON prints (integers as integers) is both the
          * echoed value and the dedup key */
         r->user_id_json = cJSON_PrintUnformatted(uid);
@@ -125,7 +129,7 @@ static bool presence_member(hd_session *s, sub_request *r, const char *channel_d
  * signed like a private channel, the member is the signed-in user. */
 static bool presence_from_signin(hd_session *s, sub_request *r)
 {
-    cJSON *uid = cJSON_CreateString(s->user_id);
+    cJSON *uid = s->user_id_numeric ? cJSON_CreateNumber(strtod(s->user_id, NULL)) : cJSON_CreateString(s->user_id);
     bool ok = presence_user_id(uid, r);
     cJSON_Delete(uid);
     if (ok && s->user_info_json)

@@ -63,6 +63,32 @@ void hd_registry_sweep(hd_registry *r, uint64_t now_ms);
 /* Channels present in the table (for leak checks in tests and metrics). */
 size_t hd_registry_channel_count(hd_registry *r);
 
+/* Channel types as the metrics count them (herald_channels_by_type): the
+ * client prefixes, every cache- variant as cache, and herald's own '#'
+ * channels (#server-to-user-U, #watch-U) as internal. */
+typedef enum hd_census_type {
+    HD_CENSUS_PUBLIC,
+    HD_CENSUS_PRIVATE,
+    HD_CENSUS_ENCRYPTED,
+    HD_CENSUS_PRESENCE,
+    HD_CENSUS_CACHE,
+    HD_CENSUS_INTERNAL,
+    HD_CENSUS_TYPES
+} hd_census_type;
+
+hd_census_type hd_census_type_of(const char *name, hd_channel_type type);
+const char *hd_census_type_label(hd_census_type t);
+
+typedef struct hd_census {
+    size_t channels[HD_CENSUS_TYPES]; /* every channel in the table, by type */
+    size_t presence_members;          /* distinct users, summed over presence(-cache) channels */
+} hd_census;
+
+/* Count the table for a scrape: each shard lock is held while its
+ * channels are counted, and each presence channel's lock just long enough
+ * to read its member count. Nothing is kept on subscribe or unsubscribe. */
+void hd_registry_census(hd_registry *r, hd_census *out);
+
 const char *hd_channel_name(const hd_channel *ch);
 size_t hd_channel_name_len(const hd_channel *ch);
 hd_channel_type hd_channel_get_type(const hd_channel *ch);

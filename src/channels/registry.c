@@ -158,6 +158,49 @@ size_t hd_registry_channel_count(hd_registry *r)
     return n;
 }
 
+hd_census_type hd_census_type_of(const char *name, hd_channel_type type)
+{
+    /* #watch-U is stored as public (channel_new): the name decides */
+    if (name[0] == '#' || type.kind == HD_CHANNEL_SERVER_TO_USER)
+        return HD_CENSUS_INTERNAL;
+    if (type.cache)
+        return HD_CENSUS_CACHE;
+    switch (type.kind) {
+    case HD_CHANNEL_PRIVATE: return HD_CENSUS_PRIVATE;
+    case HD_CHANNEL_PRIVATE_ENCRYPTED: return HD_CENSUS_ENCRYPTED;
+    case HD_CHANNEL_PRESENCE: return HD_CENSUS_PRESENCE;
+    default: return HD_CENSUS_PUBLIC;
+    }
+}
+
+const char *hd_census_type_label(hd_census_type t)
+{
+    static const char *const labels[HD_CENSUS_TYPES] = {"public", "private", "encrypted",
+                                                        "presence", "cache", "internal"};
+    return t < HD_CENSUS_TYPES ? labels[t] : "public";
+}
+
+void hd_registry_census(hd_registry *r, hd_census *out)
+{
+    *out = (hd_census){0};
+    for (unsigned i = 0; i < HD_SHARDS; i++) {
+        hd_shard *sh = &r->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        hd_map_iter it = {0};
+        hd_map_entry *e;
+        while ((e = hd_map_next(&sh->channels, &it))) {
+            hd_channel *ch = e->value;
+            out->channels[hd_census_type_of(e->key, ch->type)]++;
+            if (ch->type.kind != HD_CHANNEL_PRESENCE)
+                continue;
+            pthread_mutex_lock(&ch->lock); /* shard -> channel: the documented order */
+            out->presence_members += ch->members.count;
+            pthread_mutex_unlock(&ch->lock);
+        }
+        pthread_mutex_unlock(&sh->lock);
+    }
+}
+
 /* Collect referenced occupied channels of one shard, then visit them with
  * no lock held, so fn may take channel locks or publish. */
 static size_t shard_collect(hd_shard *sh, const char *prefix, size_t plen, hd_channel ***out, size_t *cap)

@@ -1,7 +1,7 @@
-/* common.c - errors, allocation, logging, clocks and the byte buffer.
+/* common.c - errors, allocation, clocks and the byte buffer (logging is
+ * in log.c).
  *
- * THREADING: every function is safe from any thread; log lines are written
- * with a single write(2) so lines from different threads never interleave.
+ * THREADING: every function is safe from any thread.
  */
 #ifndef _GNU_SOURCE /* CMake passes -D_GNU_SOURCE; redefining it breaks -Werror */
 #define _GNU_SOURCE
@@ -13,8 +13,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-int hd_log_level_current = HD_LOG_NOTICE;
 
 const char *hd_strerror(int err)
 {
@@ -75,33 +73,6 @@ char *hd_strndup(const char *s, size_t n)
 char *hd_strdup(const char *s)
 {
     return hd_strndup(s, strlen(s));
-}
-
-void hd_log_set_level(int level)
-{
-    hd_log_level_current = level;
-}
-
-void hd_log_emit(int level, const char *module, const char *fmt, ...)
-{
-    static const char *names[] = {"ERR", "WARN", "NOTICE", "INFO", "DEBUG"};
-    char line[1024];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-6s %-8s ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                     names[level < 0 ? 0 : level > 4 ? 4 : level], module);
-    va_list ap;
-    va_start(ap, fmt);
-    n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    if (n > (int)sizeof line - 2)
-        n = (int)sizeof line - 2;
-    line[n++] = '\n';
-    if (write(2, line, (size_t)n) < 0) { /* stderr gone: drop the line */
-    }
 }
 
 void hd_panic(const char *file, int line, const char *what)

@@ -5,13 +5,14 @@
  * One error type: functions return int, 0 on success or a negative HD_E*
  * code from the X-macro table below (hd_strerror names it). Allocation
  * aborts on OOM inside hd_malloc and friends, so call sites carry no
- * impossible branches. hd_log tests the level before it evaluates its
- * arguments and emits each line with one write(2), so any thread may log.
+ * impossible branches. Logging is declared in log.h (included here): hd_log
+ * tests the level before it evaluates its arguments and emits each line
+ * with one write(2), so any thread may log.
  *
  * THREADING
  * ---------
- * Everything here is safe from any thread. hd_log_set_level() is meant to
- * be called once at start-up, before threads exist.
+ * Everything here is safe from any thread. hd_log_set_level() (log.h) is
+ * meant to be called once at start-up, before threads exist.
  */
 #ifndef HD_COMMON_H
 #define HD_COMMON_H
@@ -49,16 +50,8 @@ char *hd_strdup(const char *s);
 char *hd_strndup(const char *s, size_t n);
 #define hd_free free
 
-enum hd_log_level { HD_LOG_ERR = 0, HD_LOG_WARN = 1, HD_LOG_NOTICE = 2, HD_LOG_INFO = 3, HD_LOG_DEBUG = 4 };
-
-extern int hd_log_level_current;
-void hd_log_set_level(int level);
-void hd_log_emit(int level, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#define hd_log(level, module, ...)                                   \
-    do {                                                             \
-        if ((level) <= hd_log_level_current)                         \
-            hd_log_emit((level), (module), __VA_ARGS__);             \
-    } while (0)
+/* Logging (levels, context, JSON lines, rate-limited refusals): log.h. */
+#include "log.h"
 
 /* Broken invariants abort with file and line: never for bad input. */
 #define hd_assert(cond)                                                        \

@@ -29,6 +29,11 @@
 
 typedef int (*special_fn)(hd_cfg_ctx *ctx, const cJSON *v, const char *path);
 
+static int parse_cors_origins(hd_cfg_ctx *ctx, const cJSON *v, const char *path)
+{
+    return hd_config__parse_strv(ctx, v, path, &ctx->cfg->cors_origins, &ctx->cfg->n_cors_origins);
+}
+
 /* Members that are not scalar rows: handled by their own parser. */
 static const struct {
     const char *path;
@@ -37,6 +42,8 @@ static const struct {
     {"app_manager.array.apps", hd_config__parse_apps},
     {"database", hd_config__sockudo_database},
     {"adapter.redis.redis_pub_options", hd_config__sockudo_pub_options},
+    {"cors.origins", parse_cors_origins},
+    {"cors.origin", parse_cors_origins}, /* sockudo's name */
 };
 #define N_SPECIALS (sizeof specials / sizeof specials[0])
 
@@ -302,6 +309,7 @@ void hd_config_free(hd_config *cfg)
     for (size_t i = 0; i < cfg->n_apps; i++)
         hd_config__app_free(&cfg->apps[i]);
     hd_free(cfg->apps);
+    hd_config__strv_free(cfg->cors_origins, cfg->n_cors_origins);
     hd_config__free_strings(hd_config__rows, cfg);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -313,7 +321,7 @@ int hd_config_log_level(const hd_config *cfg)
     for (int i = 0; cfg->log_level && hd_config__log_levels[i]; i++)
         if (strcasecmp(cfg->log_level, hd_config__log_levels[i]) == 0)
             return i;
-    return HD_LOG_NOTICE;
+    return HD_LOG_INFO; /* the default of log_level */
 }
 
 const hd_app_config *hd_config_app_by_key(const hd_config *cfg, const char *key)

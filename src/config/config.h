@@ -87,6 +87,7 @@ typedef struct hd_config {
     uint32_t max_http_body_kb;      /* HTTP API request bodies (herald key) */
     uint32_t max_subscriptions_per_connection; /* channels one socket may join, 1000 (herald key) */
     char *log_level;                /* "error" | "warn" | "notice" | "info" | "debug" (herald key) */
+    char *log_format;               /* "text" | "json": one JSON object per line (herald key) */
     bool debug;                     /* sockudo key: true = log_level debug */
     /* seconds, 30: the apps' user_authentication_timeout when an app leaves
      * it out (sockudo's top-level key; added to the contract by config) */
@@ -127,6 +128,12 @@ typedef struct hd_config {
         char *host;     /* "127.0.0.1" */
         uint16_t port;  /* 9601 */
     } metrics;
+
+    /* CORS for the HTTP API: origins allowed to call it from a browser
+     * (cors.origins, or sockudo's cors.origin); empty = no CORS headers,
+     * "*" = any origin. */
+    char **cors_origins;
+    size_t n_cors_origins;
 
     struct {
         bool enabled;     /* false: TLS (wss://, https://) on the main port */

@@ -74,7 +74,7 @@ void hd_config__app_defaults(hd_app_config *app)
             hd_config__set_default(row, app);
 }
 
-static void strv_free(char **v, size_t n)
+void hd_config__strv_free(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         hd_free(v[i]);
@@ -84,7 +84,7 @@ static void strv_free(char **v, size_t n)
 static void webhook_free(hd_webhook_config *wh)
 {
     hd_free(wh->url);
-    strv_free(wh->event_types, wh->n_event_types);
+    hd_config__strv_free(wh->event_types, wh->n_event_types);
     hd_free(wh->filter_channel_prefix);
     hd_free(wh->filter_channel_suffix);
     for (size_t i = 0; i < wh->n_headers; i++) {
@@ -107,7 +107,7 @@ static void webhooks_free(hd_app_config *app)
 void hd_config__app_free(hd_app_config *app)
 {
     hd_config__free_strings(hd_config__app_rows, app);
-    strv_free(app->allowed_origins, app->n_allowed_origins);
+    hd_config__strv_free(app->allowed_origins, app->n_allowed_origins);
     webhooks_free(app);
     memset(app, 0, sizeof *app);
 }
@@ -221,9 +221,9 @@ static int walk_app(hd_cfg_ctx *ctx, size_t idx, const cJSON *obj, const char *p
 }
 
 /* A JSON array of non-empty strings into a fresh vector (replacing *out). */
-static int parse_strv(hd_cfg_ctx *ctx, const cJSON *arr, const char *path, char ***out, size_t *n_out)
+int hd_config__parse_strv(hd_cfg_ctx *ctx, const cJSON *arr, const char *path, char ***out, size_t *n_out)
 {
-    strv_free(*out, *n_out);
+    hd_config__strv_free(*out, *n_out);
     *out = NULL;
     *n_out = 0;
     int rc = expect(ctx, arr, path, cJSON_IsArray(arr), "an array of strings");
@@ -247,7 +247,7 @@ static int parse_origins(hd_cfg_ctx *ctx, hd_app_config *app, const cJSON *v, co
 {
     if (cJSON_IsNull(v))
         return 0;
-    return parse_strv(ctx, v, path, &app->allowed_origins, &app->n_allowed_origins);
+    return hd_config__parse_strv(ctx, v, path, &app->allowed_origins, &app->n_allowed_origins);
 }
 
 /* ---- webhooks: [{url, event_types[], filter{}, headers{}}] ---- */
@@ -266,7 +266,7 @@ static int wh_url(hd_cfg_ctx *ctx, hd_webhook_config *wh, const cJSON *v, const 
 
 static int wh_events(hd_cfg_ctx *ctx, hd_webhook_config *wh, const cJSON *v, const char *path)
 {
-    int rc = parse_strv(ctx, v, path, &wh->event_types, &wh->n_event_types);
+    int rc = hd_config__parse_strv(ctx, v, path, &wh->event_types, &wh->n_event_types);
     for (size_t i = 0; !rc && i < wh->n_event_types; i++) {
         bool known = false;
         for (size_t k = 0; hd_config__webhook_events[k]; k++)

@@ -9,7 +9,10 @@
  * as file values; errors name the variable and the key. When the file has
  * no app and a HERALD_DEFAULT_APP_* variable is set, apps[0] is created
  * from the app defaults (id, key and secret must then come from the env).
- * A HERALD_* variable that matches no key is logged and ignored.
+ * A HERALD_* variable that matches no key stops the load, like an unknown
+ * key in the file: a mistyped HERALD_PROT would otherwise leave herald on
+ * its default port with only a warning. The message suggests the closest
+ * variable name.
  *
  * THREADING
  * ---------
@@ -45,23 +48,77 @@ static bool name_in_table(const hd_cfg_row *table, const char *entry, size_t n)
     return false;
 }
 
-static void warn_unknown(hd_cfg_ctx *ctx, char *const *env)
+/* Edit distance between a[0, an) and b, capped at 3 (only near misses matter). */
+static size_t distance(const char *a, size_t an, const char *b)
+{
+    size_t bn = strlen(b);
+    if (an > 64 || bn > 64)
+        return 3;
+    size_t row[65];
+    for (size_t j = 0; j <= bn; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= an; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= bn; j++) {
+            size_t up = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diag + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[bn] < 3 ? row[bn] : 3;
+}
+
+/* The variable name closest to entry[0, n), or NULL when none is near. */
+static const char *closest_name(const char *entry, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    const hd_cfg_row *tables[] = {hd_config__rows, hd_config__app_rows};
+    for (size_t t = 0; t < 2; t++)
+        for (const hd_cfg_row *row = tables[t]; row->path; row++) {
+            size_t d = row->env ? distance(entry, n, row->env) : 3;
+            if (d < best_d) {
+                best_d = d;
+                best = row->env;
+            }
+        }
+    return best;
+}
+
+static bool reserved_name(const char *e, size_t n)
+{
+    for (size_t r = 0; env_reserved[r]; r++)
+        if (strlen(env_reserved[r]) == n && strncmp(env_reserved[r], e, n) == 0)
+            return true;
+    return false;
+}
+
+static int refuse_unknown(hd_cfg_ctx *ctx, char *const *env)
 {
     for (size_t i = 0; env[i]; i++) {
         const char *e = env[i];
         size_t n = strcspn(e, "=");
         if (strncmp(e, ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
             continue;
-        if (name_in_table(hd_config__rows, e, n) || name_in_table(hd_config__app_rows, e, n))
+        if (name_in_table(hd_config__rows, e, n) || name_in_table(hd_config__app_rows, e, n) || reserved_name(e, n))
             continue;
-        bool reserved = false;
-        for (size_t r = 0; env_reserved[r]; r++)
-            reserved = reserved || (strlen(env_reserved[r]) == n && strncmp(env_reserved[r], e, n) == 0);
-        if (reserved)
-            continue;
-        ctx->warnings++;
-        hd_log(HD_LOG_WARN, "config", "ignored: environment variable %.*s (no such herald setting)", (int)n, e);
+        const char *near = closest_name(e, n);
+        if (near)
+            return hd_config__fail(ctx, "environment variable %.*s: no such herald setting (did you mean %s?)", (int)n,
+                                   e, near);
+        return hd_config__fail(ctx,
+                               "environment variable %.*s: no such herald setting (HERALD_ + a key's path in "
+                               "capitals, e.g. HERALD_PORT; see docs/CONFIGURATION.md)",
+                               (int)n, e);
     }
+    return 0;
 }
 
 /* Apply one table's variables to base; set[] records which rows were set. */
@@ -96,8 +153,10 @@ int hd_config__apply_env(hd_cfg_ctx *ctx, char *const *env)
 {
     if (!env)
         return 0;
-    warn_unknown(ctx, env);
-    int rc = apply_table(ctx, hd_config__rows, ctx->cfg, ctx->set, env);
+    int rc = refuse_unknown(ctx, env);
+    if (rc)
+        return rc;
+    rc = apply_table(ctx, hd_config__rows, ctx->cfg, ctx->set, env);
     if (rc || !any_app_var(env))
         return rc;
     if (ctx->cfg->n_apps == 0)

@@ -131,6 +131,9 @@ int hd_config__check_dupes(hd_cfg_ctx *ctx, const cJSON *obj, const char *path);
 
 /* config_apps.c */
 int hd_config__parse_apps(hd_cfg_ctx *ctx, const cJSON *arr, const char *path);
+/* An array of non-empty strings into *out (replacing what was there). */
+int hd_config__parse_strv(hd_cfg_ctx *ctx, const cJSON *arr, const char *path, char ***out, size_t *n_out);
+void hd_config__strv_free(char **v, size_t n);
 void hd_config__app_defaults(hd_app_config *app);
 void hd_config__app_free(hd_app_config *app);
 /* Grow cfg->apps to one default app with empty credentials (for env). */

@@ -33,6 +33,7 @@
     {.path = p, .env = e, .type = HD_CFG_ENUM, .offset = off, .choices = ch, .def_str = d}
 
 const char *const hd_config__log_levels[] = {"error", "warn", "notice", "info", "debug", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const adapter_drivers[] = {"local", "redis", NULL};
 static const char *const app_manager_drivers[] = {"memory", "array", NULL};
 static const char *const metrics_drivers[] = {"prometheus", NULL};
@@ -51,7 +52,10 @@ const hd_cfg_row hd_config__rows[] = {
     U16_ROW("port", "HERALD_PORT", port, 1, 65535, 6001),
     BOOL_ROW("reuse_port", "HERALD_REUSE_PORT", reuse_port, 0),
     BOOL_ROW("debug", "HERALD_DEBUG", debug, 0),
-    ENUM_ROW("log_level", "HERALD_LOG_LEVEL", CFG(log_level), hd_config__log_levels, "notice"),
+    /* info by default: refusals (why a client was turned away) are logged
+     * at info, rate-limited per reason (src/common/log.h) */
+    ENUM_ROW("log_level", "HERALD_LOG_LEVEL", CFG(log_level), hd_config__log_levels, "info"),
+    ENUM_ROW("log_format", "HERALD_LOG_FORMAT", CFG(log_format), log_formats, "text"),
     U32_ROW("activity_timeout", "HERALD_ACTIVITY_TIMEOUT", activity_timeout, 1, 3600, 120),
     U32_ROW("pong_timeout", "HERALD_PONG_TIMEOUT", pong_timeout, 1, 3600, 30),
     U32_ROW("shutdown_grace_period", "HERALD_SHUTDOWN_GRACE_PERIOD", shutdown_grace_period, 0, 3600, 10),
@@ -202,7 +206,7 @@ const hd_cfg_row hd_config__app_rows[] = {
  * adapter.redis.redis_pub_options are handled in config_sockudo.c. */
 const char *const hd_config__ignored[] = {
     "ably_compat", "ai_transport", "annotations", "cache", "cluster_health",
-    "connection_recovery", "cors", "database_pooling", "delta_compression", "echo_control",
+    "connection_recovery", "cors.credentials", "cors.methods", "cors.allowed_headers", "database_pooling", "delta_compression", "echo_control",
     "ephemeral", "event_name_filtering", "health_check_timeout_ms", "history", "http_api",
     "idempotency", "instance", "logging", "max_connections", "mode", "path_prefix",
     "presence_history", "push", "push_rules", "queue", "rate_limiter", "server_role", "ssl.ca_path", "ssl.redirect_http", "ssl.http_port",

@@ -61,6 +61,7 @@ static void route_up(hd_http_ctx *c);
 static void route_ready(hd_http_ctx *c);
 
 static const route routes[] = {
+    {"GET", {""}, 0, route_up}, /* GET /: load balancers and soketi users probe the root */
     {"GET", {"up"}, 0, route_up},
     {"GET", {"up", "*"}, ROUTE_APP, route_up},
     {"GET", {"ready"}, 0, route_ready},

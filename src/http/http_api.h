@@ -68,6 +68,8 @@ typedef struct hd_http_head {
     bool upgrade_websocket; /* Upgrade: websocket */
     bool expect_continue;   /* Expect: 100-continue */
     bool keep_alive;        /* the connection stays open after the answer */
+    size_t origin_off, origin_len;   /* Origin, inside the buffer (len 0: none) */
+    size_t acrh_off, acrh_len;       /* Access-Control-Request-Headers (CORS preflight) */
     size_t head_len;
 } hd_http_head;
 

@@ -131,8 +131,19 @@ static int parse_content_length(const char *v, size_t len, hd_http_head *h)
     return 0;
 }
 
-static int apply_header(const char *name, size_t name_len, const char *v, size_t v_len, hd_http_head *h)
+static int apply_header(const char *name, size_t name_len, const char *v, size_t v_len, hd_http_head *h,
+                        const char *buf)
 {
+    if (ieq(name, name_len, "origin")) {
+        h->origin_off = (size_t)(v - buf);
+        h->origin_len = v_len;
+        return 0;
+    }
+    if (ieq(name, name_len, "access-control-request-headers")) {
+        h->acrh_off = (size_t)(v - buf);
+        h->acrh_len = v_len;
+        return 0;
+    }
     if (ieq(name, name_len, "content-length"))
         return parse_content_length(v, v_len, h);
     if (ieq(name, name_len, "transfer-encoding")) {
@@ -150,7 +161,7 @@ static int apply_header(const char *name, size_t name_len, const char *v, size_t
     return 0;
 }
 
-static int parse_header_line(const char *p, const char *eol, hd_http_head *h)
+static int parse_header_line(const char *p, const char *eol, hd_http_head *h, const char *buf)
 {
     if (*p == ' ' || *p == '\t')
         return -400; /* obsolete line folding */
@@ -168,7 +179,7 @@ static int parse_header_line(const char *p, const char *eol, hd_http_head *h)
     for (const char *c = v; c < vend; c++)
         if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
             return -400;
-    return apply_header(p, (size_t)(colon - p), v, (size_t)(vend - v), h);
+    return apply_header(p, (size_t)(colon - p), v, (size_t)(vend - v), h, buf);
 }
 
 static int finish(hd_http_head *h)
@@ -217,7 +228,7 @@ int hd_http_parse_head(const char *buf, size_t len, const hd_http_head_limits *l
             break;
         if (++h->n_headers > lim->max_headers)
             return -431;
-        if ((rc = parse_header_line(p, eol, h)) != 0)
+        if ((rc = parse_header_line(p, eol, h, buf)) != 0)
             return rc;
         p = after_line(eol);
     }

@@ -107,6 +107,7 @@ static hd_wh_endpoint *endpoint_new(hd_webhooks *wh, unsigned app, const char *a
     ep->sender = (unsigned)(wh->n_made % wh->n_senders);
     pthread_mutex_init(&ep->lock, NULL);
     hd_webhooks__queue_init(&ep->q, cfg->webhooks.queue_size);
+    ep->capacity = ep->q.limit;
     hd_webhooks__breaker_init(&ep->br, cfg->webhooks.breaker_failure_threshold, cfg->webhooks.breaker_cooldown_ms);
     hd_buf_init(&ep->body);
     hd_buf l;

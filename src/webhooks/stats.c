@@ -75,6 +75,13 @@ static void render_gauges(const hd_webhooks *wh, hd_buf *out)
     HD_WH_EACH(ep, wh->all, next_all)
         hd_buf_printf(out, "herald_webhook_queue_depth{%s} %u\n", ep->labels,
                       atomic_load_explicit(&ep->depth, memory_order_relaxed));
+    family(out, "herald_webhook_queue_capacity", "gauge", "Events the endpoint's queue holds at most (webhooks.queue_size).");
+    HD_WH_EACH(ep, wh->all, next_all)
+        hd_buf_printf(out, "herald_webhook_queue_capacity{%s} %u\n", ep->labels, ep->capacity);
+    family(out, "herald_webhook_queue_high_water", "gauge", "Highest depth the endpoint's queue has reached.");
+    HD_WH_EACH(ep, wh->all, next_all)
+        hd_buf_printf(out, "herald_webhook_queue_high_water{%s} %u\n", ep->labels,
+                      atomic_load_explicit(&ep->high_water, memory_order_relaxed));
     family(out, "herald_webhook_breaker_state", "gauge", "Circuit breaker: 0 closed, 1 half-open, 2 open.");
     HD_WH_EACH(ep, wh->all, next_all)
         hd_buf_printf(out, "herald_webhook_breaker_state{%s} %d\n", ep->labels,

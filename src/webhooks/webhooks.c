@@ -88,6 +88,8 @@ static void endpoint_push(hd_webhooks *wh, hd_wh_endpoint *ep, hd_wh_event *ev)
     uint32_t count = ep->q.count;
     bool in_flight = ep->in_flight;
     atomic_store_explicit(&ep->depth, count, memory_order_relaxed);
+    if (count > atomic_load_explicit(&ep->high_water, memory_order_relaxed)) /* only grows here */
+        atomic_store_explicit(&ep->high_water, count, memory_order_relaxed);
     pthread_mutex_unlock(&ep->lock); /* } endpoint lock --------- */
     if (dropped != ev)
         atomic_fetch_add_explicit(&ep->ctr.queued, 1, memory_order_relaxed);

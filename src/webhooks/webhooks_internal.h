@@ -255,6 +255,7 @@ typedef struct hd_wh_endpoint {
     const char *url;
     unsigned sender;
     char *labels; /* app="..",url=".." (escaped) */
+    uint32_t capacity; /* q.limit, for the metrics (q itself is {lock}) */
 
     _Atomic(const hd_wh_ep_conf *) cur; /* acquire: reporters and the sender */
     _Atomic(struct hd_wh_endpoint *) next_owned; /* the owning sender's list (append-only) */
@@ -276,6 +277,7 @@ typedef struct hd_wh_endpoint {
     hd_wh_breaker br;
 
     atomic_uint depth;       /* mirror of q.count for the metrics */
+    atomic_uint high_water;  /* most q.count has been; written under lock */
     atomic_int breaker_pub;  /* mirror of br.state */
     hd_wh_counters ctr;
 } hd_wh_endpoint;

@@ -6,7 +6,9 @@
 // dashboard (panel targets and template variables) must be one of the names
 // /metrics prints, and every label a selector or a `by (...)` names must be
 // a label those series carry. A renamed metric or a typo in a panel fails
-// here instead of showing "No data" in production.
+// here instead of showing "No data" in production. And every family
+// /metrics prints must be queried by some panel, so a new series does not
+// go without one.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -243,4 +245,19 @@ test('every series and label the dashboard queries exists in /metrics of a runni
   }
   assert.deepEqual(problems, [], `the dashboard queries series herald does not export:\n  ${problems.join('\n  ')}`);
   assert.ok(used.size >= 30, `the dashboard uses only ${used.size} series`);
+});
+
+// The other direction: a family added to herald (docs/METRICS.md) gets a
+// panel too, so the dashboard never silently lags behind the metrics.
+test('every family /metrics exports is queried by some panel of the dashboard', async () => {
+  const dash = JSON.parse(fs.readFileSync(DASHBOARD, 'utf8'));
+  const m = await getMetrics();
+  const used = new Set();
+  for (const q of dashboardQueries(dash)) for (const s of parsePromQL(q.expr).selectors) used.add(s.name);
+  const families = [...m.text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => ({ name, type }));
+  assert.ok(families.length >= 60, `only ${families.length} families in /metrics`);
+  const missing = families
+    .filter((f) => (f.type === 'histogram' ? !['_bucket', '_sum', '_count'].some((x) => used.has(f.name + x)) : !used.has(f.name)))
+    .map((f) => f.name);
+  assert.deepEqual(missing, [], `families no panel queries:\n  ${missing.join('\n  ')}`);
 });

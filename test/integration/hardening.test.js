@@ -242,10 +242,10 @@ describe('request bodies', () => {
     let refused = null;
     for (let i = 0; i < 4 && !refused; i++) {
       const s = await openSocket(server);
-      const out = collect(s, h.T(1500));
+      const out = collect(s, h.T(3000));
       s.write(raw.slice(0, headEnd + 10)); // the head and a few body bytes, then stall
       socks.push(s);
-      const text = await Promise.race([out, h.sleep(h.T(400)).then(() => null)]);
+      const text = await Promise.race([out, h.sleep(h.T(1000)).then(() => null)]);
       if (text && /^HTTP\/1\.1 503 /.test(text)) refused = text;
     }
     assert.ok(refused, 'a stalled body past the node budget is refused');

@@ -142,6 +142,56 @@ static void test_cache_keeps_channel(void)
     hd_registry_destroy(r);
 }
 
+/* The scrape-time census: every channel in the table by type, and the
+ * distinct presence users summed over the presence channels. */
+static void test_census(void)
+{
+    static const char *const names[] = {
+        "news", "private-a", "private-encrypted-b", "presence-c", "presence-cache-d", "cache-e",
+        "private-cache-f", "#server-to-user-7", "#watch-7",
+    };
+    enum { N = sizeof names / sizeof names[0] };
+    hd_registry *r = hd_registry_create(1);
+    hd_channel *chs[N];
+    for (size_t i = 0; i < N; i++)
+        chs[i] = hd_registry_acquire(r, names[i], strlen(names[i]), true);
+    hd_join_result jr;
+    hd_member u1 = member("1", "1", NULL), u2 = member("2", "\"2\"", "{}");
+    CU_ASSERT_EQUAL(hd_channel_join(chs[3], 0, &u1, 0, NULL, &jr), 0);
+    CU_ASSERT_EQUAL(hd_channel_join(chs[3], 0, &u1, 0, NULL, &jr), 0); /* same user, second socket */
+    CU_ASSERT_EQUAL(hd_channel_join(chs[3], 0, &u2, 0, NULL, &jr), 0);
+    CU_ASSERT_EQUAL(hd_channel_join(chs[4], 0, &u1, 0, NULL, &jr), 0);
+    hd_census c;
+    hd_registry_census(r, &c);
+    CU_ASSERT_EQUAL(c.channels[HD_CENSUS_PUBLIC], 1);
+    CU_ASSERT_EQUAL(c.channels[HD_CENSUS_PRIVATE], 1);
+    CU_ASSERT_EQUAL(c.channels[HD_CENSUS_ENCRYPTED], 1);
+    CU_ASSERT_EQUAL(c.channels[HD_CENSUS_PRESENCE], 1);
+    CU_ASSERT_EQUAL(c.channels[HD_CENSUS_CACHE], 3); /* presence-cache-, cache-, private-cache- */
+    CU_ASSERT_EQUAL(c.channels[HD_CENSUS_INTERNAL], 2);
+    CU_ASSERT_EQUAL(c.presence_members, 3); /* 2 users in presence-c, 1 in presence-cache-d */
+    size_t total = 0;
+    for (unsigned t = 0; t < HD_CENSUS_TYPES; t++)
+        total += c.channels[t];
+    CU_ASSERT_EQUAL(total, hd_registry_channel_count(r));
+    CU_ASSERT_STRING_EQUAL(hd_census_type_label(HD_CENSUS_ENCRYPTED), "encrypted");
+    CU_ASSERT_STRING_EQUAL(hd_census_type_label(HD_CENSUS_INTERNAL), "internal");
+    hd_leave_result lr;
+    hd_channel_leave(chs[3], 0, "2", 1, &lr);
+    hd_registry_census(r, &c);
+    CU_ASSERT_EQUAL(c.presence_members, 2);
+    hd_channel_leave(chs[3], 0, "1", 1, &lr);
+    hd_channel_leave(chs[3], 0, "1", 1, &lr);
+    hd_channel_leave(chs[4], 0, "1", 1, &lr);
+    for (size_t i = 0; i < N; i++)
+        hd_registry_release(r, chs[i]);
+    hd_registry_census(r, &c);
+    CU_ASSERT_EQUAL(c.presence_members, 0);
+    for (unsigned t = 0; t < HD_CENSUS_TYPES; t++)
+        CU_ASSERT_EQUAL(c.channels[t], 0);
+    hd_registry_destroy(r);
+}
+
 static void count_visit(hd_channel *ch, void *arg)
 {
     (void)ch;
@@ -241,5 +291,6 @@ void hd_test_suite_channels(void)
     CU_add_test(s, "leave_many: one lock, a result per leave", test_leave_many);
     CU_add_test(s, "cache keeps the channel until it expires", test_cache_keeps_channel);
     CU_add_test(s, "foreach occupied with prefix", test_foreach_prefix);
+    CU_add_test(s, "census: channels by type, presence members", test_census);
     CU_add_test(s, "concurrent join/leave from several threads", test_concurrent_join_leave);
 }

@@ -1,13 +1,19 @@
 /* common_test.c - CUnit suite "common": hd_buf, JSON string escaping,
- * hd_strerror, the string helpers and the listening-socket helpers of
- * src/common (loopback sockets only).
+ * hd_strerror, the string helpers, the listening-socket helpers of
+ * src/common (loopback sockets only), and the log (log.c): escaping, text
+ * and JSON lines, the rate-limited refusal log.
  *
- * THREADING: run by the single-threaded unit test runner.
+ * THREADING: run by the single-threaded unit test runner; the refusal
+ * test starts its own threads (run it under TSan too).
  */
 #include <CUnit/CUnit.h>
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -247,6 +253,352 @@ static void test_net_listen_exclusive(void)
     close(b);
 }
 
+/* ---- log.c: escaping, line formats, the rate-limited refusal log ---- */
+
+static uint64_t fake_now_ms;
+static _Atomic uint64_t fake_now_atomic;
+static uint64_t fake_clock(void)
+{
+    return fake_now_ms;
+}
+static uint64_t fake_clock_atomic(void)
+{
+    return atomic_load(&fake_now_atomic);
+}
+
+static int log_capture_fd = -1;
+
+/* Lines go to a temporary file, the refusal table starts empty, the
+ * clock is ours. */
+static void log_capture_begin(int level, int format)
+{
+    char path[] = "/tmp/herald-log-test-XXXXXX";
+    log_capture_fd = mkstemp(path);
+    CU_ASSERT_FATAL(log_capture_fd >= 0);
+    unlink(path);
+    hd_log_set_fd(log_capture_fd);
+    hd_log_set_level(level);
+    hd_log_set_format(format);
+    hd_log_set_clock(fake_clock);
+    hd_log_refusal_reset();
+    fake_now_ms = 1000000;
+}
+
+/* What was logged since log_capture_begin (caller frees); restores the defaults. */
+static char *log_capture_end(void)
+{
+    off_t n = lseek(log_capture_fd, 0, SEEK_END);
+    char *text = hd_calloc(1, (size_t)(n > 0 ? n : 0) + 1);
+    if (n > 0 && pread(log_capture_fd, text, (size_t)n, 0) != n)
+        text[0] = '\0';
+    close(log_capture_fd);
+    log_capture_fd = -1;
+    hd_log_set_fd(2);
+    hd_log_set_level(HD_LOG_NOTICE);
+    hd_log_set_format(HD_LOG_TEXT);
+    hd_log_set_clock(NULL);
+    hd_log_refusal_reset();
+    return text;
+}
+
+static size_t count_lines(const char *text)
+{
+    size_t n = 0;
+    for (; *text; text++)
+        n += *text == '\n';
+    return n;
+}
+
+static size_t count_substr(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void check_escape(const char *in, size_t n, size_t cap, const char *want, size_t want_used)
+{
+    char out[128];
+    size_t used = 99;
+    size_t len = hd_log_json_escape(out, cap, in, n, &used);
+    out[len] = '\0';
+    CU_ASSERT_STRING_EQUAL(out, want);
+    CU_ASSERT_EQUAL(used, want_used);
+}
+
+static void test_log_json_escape(void)
+{
+    check_escape("a\"b\\c", 5, 64, "a\\\"b\\\\c", 5);
+    check_escape("\n\r\t\b\f", 5, 64, "\\n\\r\\t\\b\\f", 5);
+    check_escape("\x01\x1f\x7f", 3, 64, "\\u0001\\u001f\\u007f", 3);
+    check_escape("x\0y", 3, 64, "x\\u0000y", 3);
+    check_escape("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, 64, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14);
+    /* not UTF-8: a lone continuation byte, a truncated sequence, an overlong form, a surrogate */
+    check_escape("a\x80z", 3, 64, "a\\ufffdz", 3);
+    check_escape("\xe2\x82", 2, 64, "\\ufffd\\ufffd", 2);
+    check_escape("\xc0\xaf", 2, 64, "\\ufffd\\ufffd", 2);
+    check_escape("\xed\xa0\x80", 3, 64, "\\ufffd\\ufffd\\ufffd", 3);
+    /* out of room: whole characters and whole escapes only */
+    check_escape("ab\ncd", 5, 3, "ab", 2);
+    check_escape("a\xc3\xa9", 3, 2, "a", 1);
+    check_escape("\x01", 1, 5, "", 0);
+}
+
+static void test_log_text_line(void)
+{
+    log_capture_begin(HD_LOG_DEBUG, HD_LOG_TEXT);
+    hd_log_ctx ctx = {.app = "app-id", .socket_id = "1.2", .channel = "bad\nname", .remote = "127.0.0.1:5000"};
+    hd_logc(HD_LOG_WARN, "session", &ctx, "hello %d", 42);
+    hd_log(HD_LOG_INFO, "main", "plain \x01 line");
+    hd_log(HD_LOG_DEBUG + 1, "main", "never: above the level");
+    char *text = log_capture_end();
+    CU_ASSERT_EQUAL(count_lines(text), 2); /* the newline in the channel is escaped: still one line */
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, " WARN   session  hello 42 [app=app-id socket_id=1.2 channel=bad\\nname "
+                                        "remote=127.0.0.1:5000]\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, " INFO   main     plain \\x01 line\n"));
+    CU_ASSERT_EQUAL(text[4], '-'); /* starts with the timestamp */
+    hd_free(text);
+}
+
+/* The remote address is looked up from the socket only when written. */
+static void test_log_peer_fd(void)
+{
+    int l = hd_net_listen_exclusive("127.0.0.1", 0);
+    CU_ASSERT_FATAL(l >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port_of(l))};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(connect(c, (struct sockaddr *)&a, sizeof a) == 0);
+    int s = -1;
+    for (int i = 0; i < 100 && s < 0; i++, usleep(1000))
+        s = accept(l, NULL, NULL);
+    CU_ASSERT_FATAL(s >= 0);
+    uint16_t client_port = port_of(c);
+    log_capture_begin(HD_LOG_INFO, HD_LOG_TEXT);
+    hd_log_ctx ctx = {.app = "a", .peer_fd = &s};
+    hd_logc(HD_LOG_INFO, "http", &ctx, "x");
+    int none = -1;
+    hd_log_ctx no_peer = {.app = "b", .peer_fd = &none};
+    hd_logc(HD_LOG_INFO, "http", &no_peer, "y");
+    char *text = log_capture_end();
+    char want[64];
+    snprintf(want, sizeof want, "x [app=a remote=127.0.0.1:%u]\n", client_port);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "y [app=b]\n"));
+    hd_free(text);
+    close(s);
+    close(c);
+    close(l);
+}
+
+static void test_log_json_line(void)
+{
+    log_capture_begin(HD_LOG_INFO, HD_LOG_JSON);
+    hd_log_ctx ctx = {.app = "app-id", .socket_id = "1.2", .channel = "c\"h", .user = "u1", .remote = "[::1]:9"};
+    hd_logc(HD_LOG_NOTICE, "session", &ctx, "quote \" backslash \\ newline \n bad \xff" " end");
+    hd_log_refusal("http", "http 401", &ctx, "%s", "Invalid signature");
+    char *text = log_capture_end();
+    CU_ASSERT_EQUAL_FATAL(count_lines(text), 2);
+    char *second = strchr(text, '\n') + 1;
+    second[-1] = '\0';
+    cJSON *j = cJSON_Parse(text);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "level")->valuestring, "notice");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "module")->valuestring, "session");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "msg")->valuestring,
+                           "quote \" backslash \\ newline \n bad \xef\xbf\xbd" " end");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "app")->valuestring, "app-id");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "socket_id")->valuestring, "1.2");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "channel")->valuestring, "c\"h");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "user")->valuestring, "u1");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "remote")->valuestring, "[::1]:9");
+    CU_ASSERT_EQUAL(strlen(cJSON_GetObjectItem(j, "ts")->valuestring), 24);
+    CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(j, "reason"));
+    cJSON_Delete(j);
+    j = cJSON_Parse(second);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "level")->valuestring, "info");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "msg")->valuestring, "http 401: Invalid signature");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "reason")->valuestring, "http 401");
+    cJSON_Delete(j);
+    hd_free(text);
+}
+
+/* A message too long for a line is cut (and says so); the context and,
+ * in JSON, the closing brace are kept. */
+static void test_log_long_line(void)
+{
+    char *big = hd_malloc(10001);
+    memset(big, 'x', 10000);
+    big[10000] = '\0';
+    big[3000] = '\n';
+    hd_log_ctx ctx = {.app = "app-id"};
+    for (int format = HD_LOG_TEXT; format <= HD_LOG_JSON; format++) {
+        log_capture_begin(HD_LOG_INFO, format);
+        hd_logc(HD_LOG_INFO, "http", &ctx, "%s", big);
+        char *text = log_capture_end();
+        CU_ASSERT_EQUAL(count_lines(text), 1);
+        CU_ASSERT(strlen(text) <= HD_LOG_LINE_MAX);
+        CU_ASSERT(strlen(text) > HD_LOG_LINE_MAX - 300);
+        if (format == HD_LOG_TEXT) {
+            CU_ASSERT_PTR_NOT_NULL(strstr(text, "xxx... [app=app-id]\n"));
+        } else {
+            cJSON *j = cJSON_Parse(text);
+            CU_ASSERT_PTR_NOT_NULL(j);
+            CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(cJSON_GetObjectItem(j, "app")), "app-id");
+            cJSON_Delete(j);
+        }
+        hd_free(text);
+    }
+    hd_free(big);
+}
+
+/* First of a reason at once, then counted; the window's end gives one
+ * "N more" line, from the periodic flush or from the next refusal. */
+static void test_refusal_window(void)
+{
+    log_capture_begin(HD_LOG_INFO, HD_LOG_TEXT);
+    hd_log_ctx ctx = {.remote = "10.0.0.1:1"};
+    for (int i = 0; i < 200; i++)
+        hd_log_refusal("http", "http 400", &ctx, "bad request %d", i);
+    hd_log_refusal("session", "close 4001", NULL, "Application does not exist");
+    hd_log_refusal_flush(false); /* nothing due yet */
+    fake_now_ms += HD_REFUSAL_WINDOW_MS - 1;
+    hd_log_refusal_flush(false);
+    char *text = log_capture_end();
+    CU_ASSERT_EQUAL(count_lines(text), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, " INFO   http     http 400: bad request 0 [remote=10.0.0.1:1]\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "session  close 4001: Application does not exist\n"));
+    hd_free(text);
+
+    log_capture_begin(HD_LOG_INFO, HD_LOG_TEXT);
+    for (int i = 0; i < 200; i++)
+        hd_log_refusal("http", "http 400", &ctx, "bad request %d", i);
+    fake_now_ms += HD_REFUSAL_WINDOW_MS;
+    hd_log_refusal_flush(false);
+    hd_log_refusal_flush(false); /* once */
+    hd_log_refusal("http", "http 400", &ctx, "bad request %d", 200); /* a new window: logged at once */
+    text = log_capture_end();
+    CU_ASSERT_EQUAL(count_lines(text), 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "http     199 more http 400 in the last 10 s\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "http 400: bad request 200"));
+    hd_free(text);
+
+    /* without a flush the next refusal writes the summary first */
+    log_capture_begin(HD_LOG_INFO, HD_LOG_TEXT);
+    for (int i = 0; i < 5; i++)
+        hd_log_refusal("session", "close 4009", NULL, "x%d", i);
+    fake_now_ms += HD_REFUSAL_WINDOW_MS + 5000;
+    hd_log_refusal("session", "close 4009", NULL, "x%d", 5);
+    text = log_capture_end();
+    CU_ASSERT_EQUAL(count_lines(text), 3);
+    const char *sum = strstr(text, "4 more close 4009 in the last 10 s");
+    const char *again = strstr(text, "close 4009: x5");
+    CU_ASSERT(sum && again && sum < again);
+    hd_free(text);
+}
+
+/* At exit every count is written, however young its window; the level
+ * filters refusals before they are counted. */
+static void test_refusal_flush_all(void)
+{
+    log_capture_begin(HD_LOG_INFO, HD_LOG_JSON);
+    for (int i = 0; i < 3; i++)
+        hd_log_refusal("session", "subscription AuthError", NULL, "x");
+    fake_now_ms += 2500;
+    hd_log_exit(0, "stopped");
+    hd_log_refusal_flush(true); /* nothing left */
+    char *text = log_capture_end();
+    CU_ASSERT_EQUAL_FATAL(count_lines(text), 3);
+    char *sum = strchr(text, '\n') + 1, *last = strchr(sum, '\n') + 1;
+    sum[-1] = last[-1] = '\0';
+    cJSON *j = cJSON_Parse(sum);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(cJSON_GetObjectItem(j, "msg")),
+                           "2 more subscription AuthError in the last 3 s");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(cJSON_GetObjectItem(j, "reason")), "subscription AuthError");
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(j, "count")->valueint, 2);
+    cJSON_Delete(j);
+    j = cJSON_Parse(last);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(cJSON_GetObjectItem(j, "msg")), "stopped (exit status 0)");
+    cJSON_Delete(j);
+    hd_free(text);
+
+    log_capture_begin(HD_LOG_NOTICE, HD_LOG_TEXT);
+    hd_log_refusal("http", "http 401", NULL, "x");
+    hd_log_refusal("http", "http 401", NULL, "x");
+    hd_log_exit(1, "not started");
+    text = log_capture_end();
+    CU_ASSERT_EQUAL(count_lines(text), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, " ERR    main     not started (exit status 1)\n"));
+    hd_free(text);
+}
+
+/* However many reasons clients produce, the table stays at
+ * HD_REFUSAL_KEYS: the keys past it share "other refusals". */
+static void test_refusal_bounded(void)
+{
+    log_capture_begin(HD_LOG_INFO, HD_LOG_TEXT);
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 200; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "key %d", i);
+            hd_log_refusal("t", key, NULL, "r%d", round);
+        }
+    hd_log_refusal_flush(true);
+    char *text = log_capture_end();
+    size_t named = HD_REFUSAL_KEYS - 1, others = 2 * (200 - named) - 1;
+    CU_ASSERT_EQUAL(count_substr(text, ": r0"), named + 1); /* each named key's first, and the first of the rest */
+    CU_ASSERT_EQUAL(count_substr(text, ": r1"), 0);
+    CU_ASSERT_EQUAL(count_substr(text, " 1 more key "), named);
+    char want[64];
+    snprintf(want, sizeof want, " %zu more other refusals in the last 1 s\n", others);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, want));
+    CU_ASSERT_EQUAL(count_lines(text), 2 * named + 2);
+    hd_free(text);
+}
+
+static void *refusal_thread(void *arg)
+{
+    for (int i = 0; i < 20000; i++) {
+        hd_log_refusal("t", (i & 1) ? "close 4100" : "http 429", NULL, "n%d", i);
+        if (i % 1000 == 0) {
+            atomic_fetch_add(&fake_now_atomic, 1000);
+            hd_log_refusal_flush(false);
+        }
+    }
+    return arg;
+}
+
+/* Several threads refusing at once (and flushing, as the io threads do):
+ * nothing is lost, every refusal is a line or part of a count. */
+static void test_refusal_threads(void)
+{
+    log_capture_begin(HD_LOG_INFO, HD_LOG_JSON);
+    atomic_store(&fake_now_atomic, 1000000);
+    hd_log_set_clock(fake_clock_atomic);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, refusal_thread, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    hd_log_refusal_flush(true);
+    char *text = log_capture_end();
+    CU_ASSERT(count_lines(text) < 200);
+    unsigned long long total = 0;
+    for (char *line = text, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        *end = '\0';
+        cJSON *j = cJSON_Parse(line);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+        cJSON *count = cJSON_GetObjectItem(j, "count"); /* a summary; otherwise one refusal's line */
+        total += count ? (unsigned long long)count->valuedouble : 1;
+        cJSON_Delete(j);
+    }
+    CU_ASSERT_EQUAL(total, 4 * 20000);
+    hd_free(text);
+}
+
 void hd_test_suite_common(void)
 {
     CU_pSuite s = CU_add_suite("common", NULL, NULL);
@@ -261,4 +613,13 @@ void hd_test_suite_common(void)
     CU_add_test(s, "strerror", test_strerror);
     CU_add_test(s, "strdup/strndup", test_strdup);
     CU_add_test(s, "utf8 prefix", test_utf8_prefix);
+    CU_add_test(s, "log json escape", test_log_json_escape);
+    CU_add_test(s, "log text line", test_log_text_line);
+    CU_add_test(s, "log remote from the socket", test_log_peer_fd);
+    CU_add_test(s, "log json line", test_log_json_line);
+    CU_add_test(s, "log long line", test_log_long_line);
+    CU_add_test(s, "refusal window", test_refusal_window);
+    CU_add_test(s, "refusal flush at exit", test_refusal_flush_all);
+    CU_add_test(s, "refusal keys bounded", test_refusal_bounded);
+    CU_add_test(s, "refusal threads", test_refusal_threads);
 }

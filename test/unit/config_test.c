@@ -109,8 +109,9 @@ static void check_default_globals(const hd_config *cfg)
     CU_ASSERT_EQUAL(c.io_threads, 0);
     CU_ASSERT_EQUAL(c.max_outbound_buffer_kb, 1024);
     CU_ASSERT_EQUAL(c.max_http_body_kb, 1024);
-    CU_ASSERT_STRING_EQUAL(c.log_level, "notice");
-    CU_ASSERT_EQUAL(hd_config_log_level(&c), HD_LOG_NOTICE);
+    CU_ASSERT_STRING_EQUAL(c.log_level, "info"); /* refusals are logged by default (CONFIGURATION.md) */
+    CU_ASSERT_EQUAL(hd_config_log_level(&c), HD_LOG_INFO);
+    CU_ASSERT_STRING_EQUAL(c.log_format, "text");
     CU_ASSERT_FALSE(c.debug);
     CU_ASSERT_EQUAL(c.user_authentication_timeout, 30);
     CU_ASSERT_EQUAL(c.event_limits.max_channels_at_once, 100);
@@ -282,7 +283,8 @@ static void test_sockudo_file(void)
     int rc = load(&c, sockudo_file, NULL);
     char *log = capture_end();
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: cors (not supported by herald)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: cors.credentials (not supported by herald)"));
+    CU_ASSERT_PTR_NULL(strstr(log, "ignored: cors.origin")); /* sockudo's CORS origins are read */
     CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: rate_limiter (not supported by herald)"));
     CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: adapter.nats (not supported by herald)"));
     CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: database (not supported by herald); database.redis.host/port"));
@@ -299,6 +301,8 @@ static void test_sockudo_file(void)
     CU_ASSERT_STRING_EQUAL(c.adapter.redis.prefix, "sockudo_adapter:");
     CU_ASSERT_FALSE(c.metrics.enabled);
     CU_ASSERT_STRING_EQUAL(c.metrics.host, "0.0.0.0");
+    CU_ASSERT_EQUAL_FATAL(c.n_cors_origins, 1); /* cors.origin, sockudo's name */
+    CU_ASSERT_STRING_EQUAL(c.cors_origins[0], "*");
     CU_ASSERT_FALSE(c.webhooks.batching_enabled);
     CU_ASSERT_EQUAL(c.cleanup.queue_buffer_size, 50000);
     CU_ASSERT_EQUAL(c.cleanup.batch_size, 25);
@@ -381,6 +385,7 @@ static void test_err_wrong_type(void)
     EXPECT_FAIL("{'app_manager':{'driver':'mysql','array':{'apps':[]}}}", NULL,
                 "config: app_manager.driver: \"mysql\" is not supported (allowed: memory, array)");
     EXPECT_FAIL("{'log_level':'loud'," APP1 "}", NULL, "allowed: error, warn, notice, info, debug");
+    EXPECT_FAIL("{'log_format':'xml'," APP1 "}", NULL, "allowed: text, json");
 }
 
 static void test_err_out_of_range(void)
@@ -482,16 +487,15 @@ static void test_env_valid(void)
                    "HERALD_DEFAULT_APP_KEY=env-key",
                    "HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=1",
                    "HERALD_DEFAULT_APP_MAX_CONNECTIONS=5",
-                   "HERALD_LOG_LEVEL=info",
+                   "HERALD_LOG_LEVEL=warn",
+                   "HERALD_LOG_FORMAT=json",
                    "HERALD_CONFIG=/etc/herald.json",
-                   "HERALD_NO_SUCH_THING=1",
                    NULL};
     hd_config c;
     capture_begin();
     int rc = load(&c, "{'port':6001,'adapter':{'redis':{'host':'file-redis'}}," APP1 "}", env);
     char *log = capture_end();
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: environment variable HERALD_NO_SUCH_THING"));
     CU_ASSERT_PTR_NULL(strstr(log, "HERALD_CONFIG "));
     hd_free(log);
     CU_ASSERT_EQUAL(c.port, 7000);
@@ -502,8 +506,9 @@ static void test_env_valid(void)
     CU_ASSERT_EQUAL(c.cleanup.worker_threads, 4);
     CU_ASSERT_STRING_EQUAL(c.adapter.driver, "redis");
     CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "env-redis");
-    CU_ASSERT_STRING_EQUAL(c.log_level, "info");
-    CU_ASSERT_EQUAL(hd_config_log_level(&c), HD_LOG_INFO);
+    CU_ASSERT_STRING_EQUAL(c.log_level, "warn");
+    CU_ASSERT_EQUAL(hd_config_log_level(&c), HD_LOG_WARN);
+    CU_ASSERT_STRING_EQUAL(c.log_format, "json");
     CU_ASSERT_STRING_EQUAL(c.apps[0].key, "env-key");
     CU_ASSERT_STRING_EQUAL(c.apps[0].id, "a1");
     CU_ASSERT_TRUE(c.apps[0].enable_client_messages);
@@ -841,6 +846,20 @@ static int suite_clean(void)
     return 0;
 }
 
+/* A mistyped variable stops the load like a mistyped key, and says which
+ * variable was probably meant. */
+static void test_env_unknown_refused(void)
+{
+    char *typo[] = {"HERALD_PROT=7000", NULL};
+    char *other[] = {"HERALD_NO_SUCH_THING=1", NULL};
+    hd_config c;
+    char msg[512];
+    CU_ASSERT_EQUAL(hd_config_load_json(&c, "{}", 2, typo, msg, sizeof msg), HD_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "HERALD_PROT: no such herald setting (did you mean HERALD_PORT?)"));
+    CU_ASSERT_EQUAL(hd_config_load_json(&c, "{}", 2, other, msg, sizeof msg), HD_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "HERALD_NO_SUCH_THING: no such herald setting"));
+}
+
 void hd_test_suite_config(void)
 {
     CU_pSuite s = CU_add_suite("config", suite_init, suite_clean);
@@ -858,6 +877,7 @@ void hd_test_suite_config(void)
     CU_add_test(s, "error: webhooks", test_err_webhooks);
     CU_add_test(s, "env overrides", test_env_valid);
     CU_add_test(s, "env errors", test_env_invalid);
+    CU_add_test(s, "env: an unknown HERALD_ variable is refused", test_env_unknown_refused);
     CU_add_test(s, "per-app fallback", test_app_fallback);
     CU_add_test(s, "numeric strings", test_numeric_strings);
     CU_add_test(s, "max_http_requests_per_second", test_http_rate_key);

@@ -1,13 +1,17 @@
 /* metrics_test.c - CUnit suite "metrics": the HTTP pieces of the metrics
  * port (src/metrics/metrics_http.c): when a request head is complete or too
- * large, which page a request line asks for, and the HTTP/1.0 answers.
+ * large, which page a request line asks for, and the HTTP/1.0 answers; and
+ * the fixed label sets and buckets of src/metrics/series.c (close codes,
+ * message kinds, HTTP routes and statuses, request duration buckets).
  *
  * THREADING: run by the single-threaded unit test runner.
  */
 #include <CUnit/CUnit.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "metrics/metrics_internal.h"
+#include "metrics/series.h"
 
 #define CAP HD_METRICS_HEAD_MAX
 
@@ -106,6 +110,129 @@ static void test_responses(void)
     hd_buf_deinit(&b);
 }
 
+/* ---- series.h: fixed label sets and buckets ---- */
+
+static void test_close_slots(void)
+{
+    static const unsigned known[] = {1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1011,
+                                     4001, 4003, 4004, 4005, 4007, 4009, 4100, 4200, 4201};
+    char want[8];
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        unsigned slot = hd_series_close_slot(known[i]);
+        CU_ASSERT_TRUE(slot < HD_SERIES_CLOSE_SLOTS - 1);
+        snprintf(want, sizeof want, "%u", known[i]);
+        CU_ASSERT_STRING_EQUAL(hd_series_close_label(slot), want);
+    }
+    /* whatever else a client sends shares one series */
+    static const unsigned unknown[] = {0, 999, 1004, 1010, 1012, 2000, 3000, 3999, 4000, 4002, 4999, 65535};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
+        CU_ASSERT_EQUAL(hd_series_close_slot(unknown[i]), HD_SERIES_CLOSE_SLOTS - 1);
+    CU_ASSERT_STRING_EQUAL(hd_series_close_label(HD_SERIES_CLOSE_SLOTS - 1), "other");
+    CU_ASSERT_STRING_EQUAL(hd_series_close_label(1000), "other"); /* out of range: never past the table */
+}
+
+static void test_ws_kinds(void)
+{
+    CU_ASSERT_EQUAL(hd_series_ws_kind("pusher:subscribe"), HD_WS_KIND_SUBSCRIBE);
+    CU_ASSERT_EQUAL(hd_series_ws_kind("pusher:unsubscribe"), HD_WS_KIND_UNSUBSCRIBE);
+    CU_ASSERT_EQUAL(hd_series_ws_kind("pusher:signin"), HD_WS_KIND_SIGNIN);
+    CU_ASSERT_EQUAL(hd_series_ws_kind("pusher:ping"), HD_WS_KIND_PING);
+    CU_ASSERT_EQUAL(hd_series_ws_kind("pusher:pong"), HD_WS_KIND_PONG);
+    CU_ASSERT_EQUAL(hd_series_ws_kind("client-x"), HD_WS_KIND_CLIENT_EVENT);
+    CU_ASSERT_EQUAL(hd_series_ws_kind("client-"), HD_WS_KIND_CLIENT_EVENT);
+    CU_ASSERT_EQUAL(hd_series_ws_kind(NULL), HD_WS_KIND_OTHER);
+    CU_ASSERT_EQUAL(hd_series_ws_kind(""), HD_WS_KIND_OTHER);
+    CU_ASSERT_EQUAL(hd_series_ws_kind("pusher:subscribed"), HD_WS_KIND_OTHER);
+    CU_ASSERT_EQUAL(hd_series_ws_kind("pusher:"), HD_WS_KIND_OTHER);
+    CU_ASSERT_EQUAL(hd_series_ws_kind("pusher_internal:subscription_succeeded"), HD_WS_KIND_OTHER);
+    CU_ASSERT_EQUAL(hd_series_ws_kind("Pusher:ping"), HD_WS_KIND_OTHER);
+    CU_ASSERT_EQUAL(hd_series_ws_kind("my-event"), HD_WS_KIND_OTHER);
+    CU_ASSERT_STRING_EQUAL(hd_series_ws_kind_label(HD_WS_KIND_CLIENT_EVENT), "client_event");
+    CU_ASSERT_STRING_EQUAL(hd_series_ws_kind_label(HD_WS_KIND_OTHER), "other");
+    CU_ASSERT_STRING_EQUAL(hd_series_frame_kind_label(HD_FRAME_CHANNEL), "channel");
+    CU_ASSERT_STRING_EQUAL(hd_series_frame_kind_label(HD_FRAME_DIRECT), "direct");
+}
+
+static hd_http_route route_of(const char *target)
+{
+    return hd_series_http_route(target, strlen(target));
+}
+
+static void test_http_routes(void)
+{
+    CU_ASSERT_EQUAL(route_of("/apps/1/events"), HD_ROUTE_EVENTS);
+    CU_ASSERT_EQUAL(route_of("/apps/1/events?auth_key=k&body_md5=x"), HD_ROUTE_EVENTS);
+    CU_ASSERT_EQUAL(route_of("/apps/app-id/batch_events"), HD_ROUTE_BATCH_EVENTS);
+    CU_ASSERT_EQUAL(route_of("/apps/1/channels"), HD_ROUTE_CHANNELS);
+    CU_ASSERT_EQUAL(route_of("/apps/1/channels?filter_by_prefix=presence-"), HD_ROUTE_CHANNELS);
+    CU_ASSERT_EQUAL(route_of("/apps/1/channels/presence-x"), HD_ROUTE_CHANNEL);
+    CU_ASSERT_EQUAL(route_of("/apps/1/channels/presence-x/users"), HD_ROUTE_CHANNEL_USERS);
+    CU_ASSERT_EQUAL(route_of("/apps/1/users/u1/terminate_connections"), HD_ROUTE_TERMINATE);
+    CU_ASSERT_EQUAL(route_of("/up"), HD_ROUTE_UP);
+    CU_ASSERT_EQUAL(route_of("/up/app-id"), HD_ROUTE_UP);
+    CU_ASSERT_EQUAL(route_of("/ready"), HD_ROUTE_READY);
+    CU_ASSERT_EQUAL(route_of("/ready?x=1"), HD_ROUTE_READY);
+    /* the shape decides, as in http_api.c: no trailing slash, no prefixes */
+    CU_ASSERT_EQUAL(route_of("/apps/1/events/"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("/apps/1/Events"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("/apps/1/channels/x/members"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("/apps/1/users/u1"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("/apps/1/users/u1/terminate"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("/apps/1"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("/apps/1/channels/a/users/b"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("/up/a/b"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("/readyz"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("/"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of(""), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("*"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("apps/1/events"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(route_of("/a/b/c/d/e/f/g/h"), HD_ROUTE_OTHER);
+    CU_ASSERT_EQUAL(hd_series_http_route(NULL, 0), HD_ROUTE_OTHER);
+    /* only target[0, len) is looked at: a pipelined request may follow */
+    CU_ASSERT_EQUAL(hd_series_http_route("/readyGET /up", 6), HD_ROUTE_READY);
+    CU_ASSERT_STRING_EQUAL(hd_series_http_route_label(HD_ROUTE_CHANNEL_USERS), "channel_users");
+    CU_ASSERT_STRING_EQUAL(hd_series_http_route_label(HD_ROUTE_TERMINATE), "terminate");
+    CU_ASSERT_STRING_EQUAL(hd_series_http_route_label(HD_ROUTE_OTHER), "other");
+}
+
+static void test_http_statuses(void)
+{
+    static const int known[] = {200, 204, 400, 401, 403, 404, 405, 408, 413, 429, 500, 503};
+    char want[8];
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        unsigned slot = hd_series_status_slot(known[i]);
+        CU_ASSERT_TRUE(slot < HD_SERIES_STATUS_SLOTS - 1);
+        snprintf(want, sizeof want, "%d", known[i]);
+        CU_ASSERT_STRING_EQUAL(hd_series_status_label(slot), want);
+    }
+    CU_ASSERT_EQUAL(hd_series_status_slot(201), HD_SERIES_STATUS_SLOTS - 1);
+    CU_ASSERT_EQUAL(hd_series_status_slot(-1), HD_SERIES_STATUS_SLOTS - 1);
+    CU_ASSERT_EQUAL(hd_series_status_slot(0), HD_SERIES_STATUS_SLOTS - 1);
+    CU_ASSERT_STRING_EQUAL(hd_series_status_label(HD_SERIES_STATUS_SLOTS - 1), "other");
+}
+
+static void test_http_buckets(void)
+{
+    /* bounds are inclusive (Prometheus' le), ascending, and 1 s is the last finite one */
+    for (unsigned b = 1; b < HD_SERIES_HTTP_BUCKETS - 1; b++)
+        CU_ASSERT_TRUE(hd_series_http_le_us[b - 1] < hd_series_http_le_us[b]);
+    CU_ASSERT_EQUAL(hd_series_http_le_us[0], 100);
+    CU_ASSERT_EQUAL(hd_series_http_le_us[HD_SERIES_HTTP_BUCKETS - 2], 1000000);
+    CU_ASSERT_EQUAL(hd_series_http_bucket(0), 0);
+    CU_ASSERT_EQUAL(hd_series_http_bucket(100), 0);
+    CU_ASSERT_EQUAL(hd_series_http_bucket(101), 1);
+    CU_ASSERT_EQUAL(hd_series_http_bucket(250), 1);
+    CU_ASSERT_EQUAL(hd_series_http_bucket(999), 3);
+    CU_ASSERT_EQUAL(hd_series_http_bucket(1000), 3);
+    CU_ASSERT_EQUAL(hd_series_http_bucket(1000000), HD_SERIES_HTTP_BUCKETS - 2);
+    CU_ASSERT_EQUAL(hd_series_http_bucket(1000001), HD_SERIES_HTTP_BUCKETS - 1);
+    CU_ASSERT_EQUAL(hd_series_http_bucket(UINT64_MAX), HD_SERIES_HTTP_BUCKETS - 1);
+    for (unsigned b = 0; b < HD_SERIES_HTTP_BUCKETS - 1; b++) {
+        CU_ASSERT_EQUAL(hd_series_http_bucket(hd_series_http_le_us[b]), b);
+        CU_ASSERT_EQUAL(hd_series_http_bucket(hd_series_http_le_us[b] + 1), b + 1);
+    }
+}
+
 void hd_test_suite_metrics(void)
 {
     CU_pSuite s = CU_add_suite("metrics", NULL, NULL);
@@ -115,4 +242,9 @@ void hd_test_suite_metrics(void)
     CU_add_test(s, "routes", test_routes);
     CU_add_test(s, "bad request lines", test_bad_request_lines);
     CU_add_test(s, "responses", test_responses);
+    CU_add_test(s, "series: close codes", test_close_slots);
+    CU_add_test(s, "series: inbound message kinds", test_ws_kinds);
+    CU_add_test(s, "series: HTTP routes", test_http_routes);
+    CU_add_test(s, "series: HTTP statuses", test_http_statuses);
+    CU_add_test(s, "series: request duration buckets", test_http_buckets);
 }
