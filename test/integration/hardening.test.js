@@ -291,35 +291,11 @@ describe('slow consumers', () => {
   before(async () => { server = await h.startServer({ io_threads: 2, log_level: 'info', limits: { close_timeout_ms: 1000 } }); });
   after(async () => { await server.stop(); });
 
-  function maskedFrame(obj) {
-    const p = Buffer.from(JSON.stringify(obj));
-    const hdr = p.length < 126 ? Buffer.from([0x81, 0x80 | p.length]) : Buffer.from([0x81, 0xfe, p.length >> 8, p.length & 255]);
-    return Buffer.concat([hdr, Buffer.alloc(4), p]); // zero mask: payload as is
-  }
-
-  /** A subscriber on a raw socket that stops reading for good once subscribed. */
-  function stalledSubscriber(channel) {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(server.port, '127.0.0.1', () => s.write('GET /app/app-key?protocol=7 HTTP/1.1\r\nHost: a\r\n' +
-        'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'));
-      let text = '';
-      s.on('error', () => {});
-      s.on('data', (c) => {
-        text += c.toString('latin1');
-        if (text.includes('connection_established') && !s.subscribed) {
-          s.subscribed = true;
-          s.write(maskedFrame({ event: 'pusher:subscribe', data: { channel } }));
-        }
-        if (text.includes('subscription_succeeded')) { s.removeAllListeners('data'); s.pause(); resolve(s); }
-      });
-      setTimeout(() => reject(new Error('subscribe timed out')), h.T(5000)).unref();
-    });
-  }
-
   test('subscribers that never read are closed 4100 and torn down within close_timeout_ms', async () => {
     const channel = h.uniq('busy');
     const socks = [];
-    for (let i = 0; i < 600; i++) socks.push(await stalledSubscriber(channel));
+    const subscribe = { event: 'pusher:subscribe', data: { channel } };
+    for (let i = 0; i < 600; i++) socks.push(await h.stalledWebSocket(server, { send: [subscribe], until: 'subscription_succeeded' }));
     const held = procStat(server.proc.pid).fds;
     const batch = { batch: Array.from({ length: 10 }, () => ({ name: 'big', channel, data: 'y'.repeat(9000) })) };
     // Publish until the first slow consumer is closed: the 1 MiB queues behind full socket buffers overflow.

@@ -52,21 +52,6 @@ test('SIGTERM: a pusher-js client sees the connection drop with 4200 (retry acti
   }
 });
 
-/** A WebSocket client on a raw socket that stops reading after its handshake. */
-function silentSocket(server) {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(server.port, '127.0.0.1', () => s.write('GET /app/app-key?protocol=7 HTTP/1.1\r\nHost: a\r\n' +
-      'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'));
-    let text = '';
-    s.on('error', () => {});
-    s.on('data', (c) => {
-      text += c.toString('latin1');
-      if (text.includes('connection_established')) { s.removeAllListeners('data'); s.pause(); resolve(s); }
-    });
-    setTimeout(() => reject(new Error('handshake timed out')), h.T(5000)).unref();
-  });
-}
-
 // Item 8 of the hardening issue: stop accepting first, explain every close,
 // and let an impatient operator end it with a second signal.
 test('SIGTERM: pusher:error 4200 precedes every close, new connections are refused at once, a final log line', async () => {
@@ -76,7 +61,7 @@ test('SIGTERM: pusher:error 4200 precedes every close, new connections are refus
   const err = a.waitFor((m) => m.event === 'pusher:error');
   const closed = a.waitClose(h.T(5000));
   // one session that never completes its close handshake keeps the grace period going
-  const stuck = await silentSocket(server);
+  const stuck = await h.stalledWebSocket(server);
   server.proc.kill('SIGTERM');
   const e = await err;
   assert.equal(e.data.code, 4200);

@@ -627,6 +627,41 @@ function connectRaw(server, opts = {}) {
   });
 }
 
+// ---------------------------------------------------------------- raw TCP WebSocket clients
+
+/** A client text frame, masked with a zero key (so the payload goes as is). */
+function maskedFrame(obj) {
+  const p = Buffer.from(typeof obj === 'string' ? obj : JSON.stringify(obj));
+  const hdr = p.length < 126 ? Buffer.from([0x81, 0x80 | p.length]) : Buffer.from([0x81, 0xfe, p.length >> 8, p.length & 255]);
+  return Buffer.concat([hdr, Buffer.alloc(4), p]);
+}
+
+/**
+ * A WebSocket client on a raw TCP socket that stops reading for good: it
+ * handshakes, waits for connection_established, sends the frames in `send`
+ * (objects, one after the other), waits until `until` appears in what it
+ * received, then pauses the socket and resolves with it. Node's socket
+ * pause, unlike a `ws` client's, really leaves the bytes in the kernel.
+ */
+function stalledWebSocket(server, { send = [], until = 'connection_established', key = APP.key } = {}) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(server.port, '127.0.0.1', () => s.write(`GET /app/${key}?protocol=7 HTTP/1.1\r\nHost: a\r\n` +
+      'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'));
+    let text = '';
+    let sent = false;
+    s.on('error', () => {});
+    s.on('data', (c) => {
+      text += c.toString('latin1');
+      if (!sent && text.includes('connection_established')) {
+        sent = true;
+        for (const f of send) s.write(maskedFrame(f));
+      }
+      if (sent && text.includes(until)) { s.removeAllListeners('data'); s.pause(); resolve(s); }
+    });
+    setTimeout(() => reject(new Error(`raw WebSocket did not see ${until}`)), T(5000)).unref();
+  });
+}
+
 // ---------------------------------------------------------------- pusher SDK / pusher-js
 
 function appOf(server, app) {
@@ -889,6 +924,8 @@ module.exports = {
   ev,
   wsUrl,
   connectRaw,
+  maskedFrame,
+  stalledWebSocket,
   makeSdk,
   makePusherClient,
   pusherConnected,

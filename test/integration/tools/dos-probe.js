@@ -95,26 +95,10 @@ async function bodies(server) {
   return { rss_before_mib: before.toFixed(1), rss_after_mib: after.toFixed(1) };
 }
 
-/* A subscriber on a raw socket that stops reading for good once subscribed. */
-function stalledSubscriber(port, channel) {
-  const p = Buffer.from(JSON.stringify({ event: 'pusher:subscribe', data: { channel } }));
-  const frame = Buffer.concat([Buffer.from([0x81, 0x80 | p.length]), Buffer.alloc(4), p]);
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write('GET /app/app-key?protocol=7 HTTP/1.1\r\nHost: a\r\n' +
-      'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'));
-    let text = '';
-    s.on('error', () => {});
-    s.on('data', (c) => {
-      text += c.toString('latin1');
-      if (text.includes('connection_established') && !s.subscribed) { s.subscribed = true; s.write(frame); }
-      if (text.includes('subscription_succeeded')) { s.removeAllListeners('data'); s.pause(); resolve(s); }
-    });
-  });
-}
-
 async function slowConsumers(server) {
   const socks = [];
-  for (let i = 0; i < 1000; i++) socks.push(await stalledSubscriber(server.port, 'busy'));
+  const subscribe = { event: 'pusher:subscribe', data: { channel: 'busy' } };
+  for (let i = 0; i < 1000; i++) socks.push(await h.stalledWebSocket(server, { send: [subscribe], until: 'subscription_succeeded' }));
   const base = proc(server.proc.pid).fds - 1000;
   const batch = { batch: Array.from({ length: 10 }, () => ({ name: 'big', channel: 'busy', data: 'y'.repeat(9000) })) };
   let n = 0;
