@@ -10,7 +10,7 @@
 #
 #   scripts/bench.sh                              every scenario against herald
 #   scripts/bench.sh --scenario fanout            one scenario (repeat the option for more)
-#   scripts/bench.sh --server soketi              the same against soketi (../shared/peers/soketi)
+#   scripts/bench.sh --server soketi              the same against soketi 1.6.1 ($SOKETI_PEER_DIR/start.sh PORT)
 #   scripts/bench.sh --target 127.0.0.1:6001 --server-pid PID [--metrics-url 127.0.0.1:9601]
 #                                                 against a server that is already running
 #   scripts/bench.sh --quick                      small sizes, a smoke test (~1 minute)
@@ -140,7 +140,7 @@ EOF
 }
 
 start_soketi() {
-  [[ -x $SOKETI_DIR/start.sh ]] || die "soketi missing: run ../shared/peers/soketi/install.sh"
+  [[ -x $SOKETI_DIR/start.sh ]] || die "soketi missing: $SOKETI_DIR/start.sh PORT must start soketi 1.6.1 on PORT (docs/BENCHMARKS.md, Quick start)"
   PORT=$(free_port) MPORT=""
   SOKETI_DEFAULT_APP_ID=$APP_ID SOKETI_DEFAULT_APP_KEY=$APP_KEY SOKETI_DEFAULT_APP_SECRET=$APP_SECRET \
   SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=true SOKETI_METRICS_SERVER_PORT=$(free_port) \

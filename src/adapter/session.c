@@ -259,7 +259,8 @@ void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
     snprintf(s->socket_id, sizeof s->socket_id, "%u.%llu", srv->node_id, (unsigned long long)seq);
     hd_idle_link(s);
     const char *why = NULL;
-    char detail[HANDSHAKE_DETAIL] = "";
+    char detail[HANDSHAKE_DETAIL];
+    detail[0] = '\0'; /* not the whole buffer: this runs once per connection */
     int code = handshake_check(s, &why, detail);
     if (!code && (code = quota_take(srv, s->app)) != 0) {
         why = code == HD_CLOSE_APP_OVER_QUOTA ? "Application is over connection quota" : "Over capacity: server connection limit reached";
