@@ -45,14 +45,17 @@
 static const hd_http_head_limits first_read_limits = {FIRST_READ_SIZE, FIRST_READ_SIZE, 100};
 
 /* A complete WebSocket handshake that may go straight to lws? */
-static bool is_ready_handshake(hd_io_thread *io, const char *buf, size_t n, uint32_t peer)
+static bool is_ready_handshake(hd_io_thread *io, const char *buf, size_t n)
 {
     hd_http_head head;
     if (hd_http_parse_head(buf, n, &first_read_limits, &head) <= 0)
         return false;
     if (!head.upgrade_websocket || strcmp(head.method, "GET") != 0)
         return false;
-    return hd_admission_take(io->srv, peer); /* refused: the front end answers 429 */
+    /* With connection rate limits on, the front end takes the token (and
+     * answers 429): one place, one token per handshake. */
+    const hd_config *cfg = io->srv->cfg;
+    return !cfg->limits.new_connections_per_second && !cfg->limits.new_connections_per_ip_per_second;
 }
 
 static void adopt(hd_io_thread *io, int fd, uint32_t peer)
@@ -68,7 +71,7 @@ static void adopt(hd_io_thread *io, int fd, uint32_t peer)
         return;
     }
     size_t n = got > 0 ? (size_t)got : 0;
-    if (n && is_ready_handshake(io, buf, n, peer)) {
+    if (n && is_ready_handshake(io, buf, n)) {
         /* On failure lws 4.1 closes fd itself (every failure path of
          * socket adoption does), so a NULL needs nothing from us. */
         lws_adopt_socket_vhost_readbuf(io->vhost, fd, buf, n);
