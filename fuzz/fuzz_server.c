@@ -61,11 +61,7 @@ static hd_server *server_new(const hd_config *cfg)
     srv->cfg = cfg;
     srv->n_threads = HD_FUZZ_THREADS;
     srv->node_id = HD_FUZZ_NODE_ID;
-    srv->max_apps = cfg->n_apps + HD_APP_HEADROOM;
-    srv->apps = hd_calloc(srv->max_apps, sizeof *srv->apps);
-    for (size_t i = 0; i < cfg->n_apps; i++)
-        hd_app_slot_init(srv, i, &cfg->apps[i]);
-    atomic_init(&srv->n_apps, cfg->n_apps);
+    hd_server__apps_create(srv);
     srv->admission = hd_admission_create();
     srv->adapter = hd_adapter_local_create(srv);
     if (hd_cleanup_create(&srv->cleanup, cfg, hd_disconnect_leave, srv) != 0)
@@ -73,12 +69,7 @@ static hd_server *server_new(const hd_config *cfg)
     srv->threads = hd_calloc(srv->n_threads, sizeof *srv->threads);
     for (unsigned i = 0; i < srv->n_threads; i++) {
         hd_io_thread *io = &srv->threads[i];
-        io->srv = srv;
-        io->index = i;
-        io->listen_fd = -1;
-        pthread_mutex_init(&io->inbox_lock, NULL);
-        io->local = hd_calloc(srv->max_apps, sizeof *io->local);
-        io->scratch = hd_malloc(LWS_PRE + HD_SCRATCH_SIZE);
+        hd_server__io_init(srv, io, i);
         atomic_store(&io->alive, true);
     }
     return srv;

@@ -217,6 +217,12 @@ static inline size_t hd_server_n_apps(const hd_server *srv)
 }
 /* Fill slot i for cfg (main thread; before publishing n_apps > i). */
 void hd_app_slot_init(hd_server *srv, size_t i, const hd_app_config *cfg);
+/* The parts of hd_server_create that need no socket (server.c), shared with
+ * the fuzz harness's socket-less server: the app array (configured apps +
+ * HD_APP_HEADROOM, never moved) and one io thread's state before its lws
+ * context. */
+void hd_server__apps_create(hd_server *srv);
+void hd_server__io_init(hd_server *srv, hd_io_thread *io, unsigned index);
 
 /* ---- fanout.c ---- */
 void hd_io_inbox_push(hd_io_thread *io, hd_inbox_item *item);

@@ -217,13 +217,23 @@ void hd_app_slot_init(hd_server *srv, size_t i, const hd_app_config *cfg)
 
 /* The array has room for HD_APP_HEADROOM more apps: reloads add apps
  * without moving it under the threads reading it. */
-static void apps_create(hd_server *srv)
+void hd_server__apps_create(hd_server *srv)
 {
     srv->max_apps = srv->cfg->n_apps + HD_APP_HEADROOM;
     srv->apps = hd_calloc(srv->max_apps, sizeof *srv->apps);
     for (size_t i = 0; i < srv->cfg->n_apps; i++)
         hd_app_slot_init(srv, i, &srv->cfg->apps[i]);
     atomic_init(&srv->n_apps, srv->cfg->n_apps);
+}
+
+void hd_server__io_init(hd_server *srv, hd_io_thread *io, unsigned index)
+{
+    io->srv = srv;
+    io->index = index;
+    io->listen_fd = -1;
+    pthread_mutex_init(&io->inbox_lock, NULL);
+    io->local = hd_calloc(srv->max_apps, sizeof *io->local); /* zeroed maps are empty maps */
+    io->scratch = hd_malloc(LWS_PRE + HD_SCRATCH_SIZE);
 }
 
 static unsigned io_thread_count(const hd_config *cfg)
@@ -280,7 +290,7 @@ int hd_server_create(hd_server **out, const hd_config *cfg)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     srv->node_id = (unsigned)((ts.tv_nsec ^ getpid()) % 900000u) + 100000u;
-    apps_create(srv);
+    hd_server__apps_create(srv);
     srv->admission = hd_admission_create();
     if (hd_tls_create(&srv->tls, cfg) != 0) {
         hd_server_destroy(srv);
@@ -296,12 +306,7 @@ int hd_server_create(hd_server **out, const hd_config *cfg)
     srv->threads = hd_calloc(srv->n_threads, sizeof *srv->threads);
     for (unsigned i = 0; i < srv->n_threads; i++) {
         hd_io_thread *io = &srv->threads[i];
-        io->srv = srv;
-        io->index = i;
-        io->listen_fd = -1;
-        pthread_mutex_init(&io->inbox_lock, NULL);
-        io->local = hd_calloc(srv->max_apps, sizeof *io->local); /* zeroed maps are empty maps */
-        io->scratch = hd_malloc(LWS_PRE + HD_SCRATCH_SIZE);
+        hd_server__io_init(srv, io, i);
         if (context_create(srv, io) != 0) {
             hd_server_destroy(srv);
             return HD_EIO;
