@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "adapter_internal.h"
@@ -395,6 +396,14 @@ static void contexts_destroy(hd_server *srv)
 void hd_server_shutdown(hd_server *srv)
 {
     hd_log(HD_LOG_NOTICE, "server", "shutting down: closing %u connection(s) with 4200", total_connections(srv));
+    /* Stop accepting on every listener at once, from here: each io thread
+     * closes its own only when it wakes, and until the last one did, the
+     * kernel would still hand new clients to an open one (SO_REUSEPORT).
+     * shutdown() leaves the descriptor to its thread; accept() on it then
+     * fails until the thread closes it. */
+    for (unsigned i = 0; i < srv->n_threads; i++)
+        if (srv->threads[i].listen_fd >= 0)
+            shutdown(srv->threads[i].listen_fd, SHUT_RD);
     atomic_store(&srv->stopping, true);
     for (unsigned i = 0; i < srv->n_threads; i++)
         lws_cancel_service(srv->threads[i].ctx);
