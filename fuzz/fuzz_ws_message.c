@@ -1,5 +1,5 @@
 /* fuzz_ws_message.c - libFuzzer target: what WebSocket clients send, through
- * the real message handler (src/adapter/events.c hd_session_on_message:
+ * the real message handler (src/adapter/handler/events.c hd_session_on_message:
  * pusher:subscribe with auth and channel_data, unsubscribe, signin with
  * watchlists, client events, ping) on a socket-less server (fuzz_server.h).
  *

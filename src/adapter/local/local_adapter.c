@@ -8,7 +8,7 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 
 #define USER_PREFIX "#server-to-user-"
 

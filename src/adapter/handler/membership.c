@@ -14,7 +14,7 @@
  */
 #include <string.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 #include "cleanup/cleanup.h"
 #include "webhooks/webhooks.h"
 

@@ -17,7 +17,7 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 
 #define WATCHLIST_MAX 100
 

@@ -29,7 +29,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 
 static void lru_unlink(hd_io_thread *io, hd_session *s)
 {

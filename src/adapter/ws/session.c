@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 
 void hd_session_send_text(hd_session *s, const char *frame, size_t len)
 {

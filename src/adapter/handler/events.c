@@ -6,7 +6,7 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 #include "webhooks/webhooks.h"
 
 static const char ping_reply[] = "{\"event\":\"pusher:pong\",\"data\":\"{}\"}";

@@ -30,7 +30,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 
 struct hd_tls {
     pthread_mutex_t lock;

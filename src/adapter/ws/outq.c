@@ -37,7 +37,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 
 #define GATHER_MAX_FRAMES 256
 

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 #include "cleanup/cleanup.h"
 #include "common/net.h"
 #include "metrics/metrics.h"

@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 
 #define ADMISSION_SLOTS 8192
 #define ADMISSION_STRIPES 16

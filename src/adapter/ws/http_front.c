@@ -59,7 +59,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 #include "http/http_api.h"
 
 #define READ_CHUNK 16384

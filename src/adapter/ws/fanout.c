@@ -20,7 +20,7 @@
  */
 #include <string.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 
 hd_msg *hd_msg_new(const char *frame, size_t len)
 {

@@ -35,7 +35,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 #include "http/http_api.h"
 
 /* The first read of a new connection: an HTTP request line and headers. */

@@ -6,7 +6,7 @@
  * THREADING: the session's io thread only; the job it builds owns copies
  * and registry references, never pointers into the session.
  */
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 #include "cleanup/cleanup.h"
 
 void hd_session_disconnect(hd_session *s)

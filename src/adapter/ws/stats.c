@@ -15,7 +15,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 #include "cleanup/cleanup.h"
 #include "metrics/metrics.h"
 #include "webhooks/webhooks.h"

@@ -33,7 +33,7 @@
  */
 #include <string.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 #include "webhooks/webhooks.h"
 
 typedef struct reload_counts {

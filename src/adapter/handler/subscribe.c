@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "adapter_internal.h"
+#include "adapter/adapter_internal.h"
 #include "webhooks/webhooks.h"
 
 static void subscription_error(hd_session *s, const char *channel, const char *type, const char *error, int status)
