@@ -3,17 +3,26 @@
 #   make test   install what the tests need, build (release, ASan+UBSan, TSan), run every test
 #   make fuzz   build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (fuzz/README.md)
 #   make install  the binary, /etc/herald/config.json (kept if present) and a systemd unit
+#   make cluster-test  the multinode tests (test/cluster: redis-server + several nodes) on the release build
+#   make multinode  redis-server + three herald nodes over it + a browser page to drive them (test/multinode)
 JOBS ?= $(shell nproc)
 CONFIG ?= config/config.json
 FUZZ_SECONDS ?= 600
 
-.PHONY: run install test deps deps-test build build-herald build-asan build-tsan unit integration bench fuzz clean
+.PHONY: run install test deps deps-test build build-herald build-asan build-tsan unit integration bench fuzz clean multinode deps-multinode cluster-test
 
 PREFIX ?= /usr/local
 
 # make run builds only the server (not the unit tests or the benchmark).
 run: deps build-herald
 	./build/herald --config $(CONFIG)
+
+# Three nodes on 6001-6003 over a local redis-server, the page on http://127.0.0.1:6100/; Ctrl-C stops all.
+multinode: deps-multinode build-herald
+	test/multinode/run.sh
+
+deps-multinode:
+	scripts/deps.sh multinode
 
 build-herald:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -49,6 +58,9 @@ build-tsan:
 
 test: deps-test build build-asan build-tsan
 	scripts/test.sh
+
+cluster-test: deps-test build
+	HERALD_BIN=$(CURDIR)/build/herald node --test --test-concurrency=1 --test-timeout=120000 test/cluster/*.test.js
 
 bench: deps build
 	scripts/bench.sh

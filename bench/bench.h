@@ -79,9 +79,28 @@ typedef struct bench_publish_opts {
     int n_publishers, n_payloads, n_batches;
 } bench_publish_opts;
 
+/* Cluster runs: several server processes, each watched by name. */
+#define BENCH_MAX_TARGETS 8
+#define BENCH_MAX_WATCH 8
+typedef struct bench_watch {
+    char name[24];          /* JSON key prefix, [a-z0-9_] */
+    pid_t pid;
+} bench_watch;
+
 typedef struct bench_opts {
     const char *scenario;
     bench_target t;
+    /* --targets: client connections spread over them (bench_target_index);
+     * none given: every connection goes to t. */
+    bench_target targets[BENCH_MAX_TARGETS];
+    int n_targets;
+    bench_target pub_target;   /* --publish-target: HTTP publishes (default t) */
+    bench_target obs_target;   /* --observe-target: kill-reap's observer (default t) */
+    bench_target redis;        /* --redis-url: INFO stats before / after */
+    bool has_redis;
+    bench_watch watch[BENCH_MAX_WATCH]; /* --watch-pid NAME=PID */
+    int n_watch;
+    pid_t kill_pid;            /* kill-reap: the node to kill -9 */
     bench_target metrics;   /* valid when has_metrics */
     bool has_metrics;
     pid_t server_pid;       /* 0: no /proc figures */
@@ -197,6 +216,8 @@ enum bench_counter {
     BC_CYCLES,        /* churn: completed connect/subscribe/disconnect cycles */
     BC_WARM_CYCLES,   /* churn: cycles done when the warm-up ended */
     BC_BACKLOG,       /* sends due but not made (all connections busy) */
+    BC_MEMBER_EVENTS, /* churn: member_added / member_removed received */
+    BC_REMOTE_MEMBER, /* churn: of those, about a loop on another --targets node */
     BC_FIRST_US,      /* first measured event (mono us), for rates */
     BC_LAST_US,       /* last measured event (mono us) */
     BC__COUNT
@@ -262,8 +283,18 @@ typedef struct bench_server_sample {
     double cpu_s;   /* utime + stime */
     double client_cpu_s; /* the same, summed over herald_bench's live workers */
     double machine_busy_s; /* all CPUs, non-idle time (/proc/stat) */
+    /* the --watch-pid processes (bench_set_watch), in that order; -1: gone */
+    double watch_cpu_s[BENCH_MAX_WATCH];
+    long watch_rss_kb[BENCH_MAX_WATCH];
+    /* redis-server's total_commands_processed (bench_set_redis); -1: none */
+    double redis_cmds;
 } bench_server_sample;
 
+/* Processes sampled with every server sample besides the server itself
+ * (the list is copied; call before any sample). */
+void bench_set_watch(const bench_watch *w, int n);
+/* A redis-server whose command count is sampled too (NULL: none). */
+void bench_set_redis(const bench_target *t);
 void bench_server_sample_take(pid_t pid, bench_server_sample *s);
 /* herald's cleanup figures from its Prometheus text at t:/metrics; a value
  * the server does not export is -1. Returns 0, or -1 when unreachable. */
@@ -519,8 +550,15 @@ int bench_run_churn(const bench_opts *o);
 int bench_run_storm(const bench_opts *o);
 int bench_run_soak(const bench_opts *o);
 int bench_run_publish(const bench_opts *o);
+int bench_run_kill_reap(const bench_opts *o);
 
 /* Shared by the scenarios (main.c). */
+/* Which --targets entry client connection gidx goes to: (gidx / channels)
+ * mod n_targets, so that the clients of each channel (gidx % channels) are
+ * spread over every target; 0 without --targets. */
+int bench_target_index(const bench_opts *o, uint32_t gidx);
+/* That target (o->t without --targets). */
+const bench_target *bench_client_target(const bench_opts *o, uint32_t gidx);
 int bench_default_procs(const bench_opts *o, uint32_t conns);
 /* How long to wait for conns clients to connect and subscribe. */
 int bench_setup_timeout_ms(const bench_opts *o, uint32_t conns);

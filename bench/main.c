@@ -36,17 +36,31 @@ static const scenario scenarios[] = {
     {"storm", bench_run_storm, 19000, 0, 0, 0},
     {"soak", bench_run_soak, 300, 30, 50, 3600},
     {"publish", bench_run_publish, 1, 1, 0, 5},
+    {"kill-reap", bench_run_kill_reap, 500, 10, 0, 30},
 };
 
 static void usage(FILE *f)
 {
     fputs("usage: herald_bench SCENARIO [options]\n"
-          "scenarios: connect fanout client-events churn storm soak publish\n"
+          "scenarios: connect fanout client-events churn storm soak publish kill-reap\n"
           "target:\n"
           "  --host H (127.0.0.1; loopback only)  --port P (6001)\n"
           "  --app-id ID --app-key KEY --app-secret SECRET   (app-id/app-key/app-secret)\n"
           "  --server-pid PID      read the server's RSS and CPU from /proc\n"
           "  --metrics-url H:P     herald's Prometheus endpoint (storm: cleanup fallbacks)\n"
+          "cluster (several server processes sharing a Redis):\n"
+          "  --targets H:P,H:P     spread the clients over these (default --host/--port): client g (channel\n"
+          "                        g mod C) goes to entry (g / C) mod count, so every channel has clients on\n"
+          "                        every entry; one entry puts every client on that node\n"
+          "  --publish-target H:P  fanout: where the HTTP publishes go (default --host/--port)\n"
+          "  --observe-target H:P  kill-reap: where the observers connect (default --host/--port)\n"
+          "  --watch-pid NAME=PID  also report this process's CPU and RSS under NAME (repeatable, up to 8;\n"
+          "                        names starting with 'node' are summed as 'nodes', all of them as 'all')\n"
+          "  --redis-url H:P       report redis-server's commands processed (INFO stats) over the window\n"
+          "kill-reap (-n members 500 on --channels 10 presence channels, on --targets; one observer per\n"
+          "channel on --observe-target; then kill -9 of --kill-pid and wait up to --duration 30 s for\n"
+          "every member_removed at the observers):\n"
+          "  --kill-pid PID        the node the members are connected to (required)\n"
           "load:\n"
           "  -n, --conns N         connections (connect 10000, fanout/client-events 1000, storm 19000)\n"
           "  --channels C          channels (fanout 10, client-events N/2, churn 10, storm N/50)\n"
@@ -104,6 +118,7 @@ enum {
     OPT_SAMPLE, OPT_CSV, OPT_CHURN_RATE, OPT_RST_SHARE, OPT_CE_RATE, OPT_API_RATE, OPT_BUSY_RATE,
     OPT_BUSY_PAYLOAD, OPT_SLOW_READERS, OPT_SLOW_HOLD, OPT_LORIS_HEADS, OPT_LORIS_BODIES, OPT_TRICKLE,
     OPT_BAD_LIFE, OPT_GWS_RATE, OPT_GHTTP_RATE, OPT_HOOK_PORT, OPT_TOLERANCE, OPT_BATCH,
+    OPT_TARGETS, OPT_PUB_TARGET, OPT_OBS_TARGET, OPT_WATCH, OPT_REDIS, OPT_KILL,
 };
 
 static const struct option long_opts[] = {
@@ -151,6 +166,12 @@ static const struct option long_opts[] = {
     {"webhook-port", required_argument, 0, OPT_HOOK_PORT},
     {"tolerance", required_argument, 0, OPT_TOLERANCE},
     {"batch", required_argument, 0, OPT_BATCH},
+    {"targets", required_argument, 0, OPT_TARGETS},
+    {"publish-target", required_argument, 0, OPT_PUB_TARGET},
+    {"observe-target", required_argument, 0, OPT_OBS_TARGET},
+    {"watch-pid", required_argument, 0, OPT_WATCH},
+    {"redis-url", required_argument, 0, OPT_REDIS},
+    {"kill-pid", required_argument, 0, OPT_KILL},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -159,6 +180,9 @@ typedef struct raw_opts {
     const char *host, *metrics;
     int port;
     const char *publishers, *payload, *batch; /* publish: lists, as given */
+    const char *targets, *pub_target, *obs_target, *redis; /* cluster, as given */
+    const char *watch[BENCH_MAX_WATCH];
+    int n_watch;
 } raw_opts;
 
 static void soak_defaults(bench_soak_opts *k)
@@ -188,6 +212,8 @@ static void opts_defaults(bench_opts *o, raw_opts *raw)
     raw->metrics = NULL;
     raw->port = 6001;
     raw->publishers = raw->payload = raw->batch = NULL;
+    raw->targets = raw->pub_target = raw->obs_target = raw->redis = NULL;
+    raw->n_watch = 0;
     o->t.app_id = "app-id";
     o->t.app_key = "app-key";
     o->t.app_secret = "app-secret";
@@ -264,6 +290,18 @@ static int opt_apply(bench_opts *o, raw_opts *raw, int c, const char *arg)
     case OPT_PROCS: o->procs = atoi(arg); break;
     case OPT_TAG: snprintf(o->tag, sizeof o->tag, "%s", arg); break;
     case OPT_SRC: o->source_ips = (uint32_t)strtoul(arg, NULL, 10); break;
+    case OPT_TARGETS: raw->targets = arg; break;
+    case OPT_PUB_TARGET: raw->pub_target = arg; break;
+    case OPT_OBS_TARGET: raw->obs_target = arg; break;
+    case OPT_REDIS: raw->redis = arg; break;
+    case OPT_KILL: o->kill_pid = (pid_t)atoi(arg); break;
+    case OPT_WATCH:
+        if (raw->n_watch == BENCH_MAX_WATCH) {
+            fprintf(stderr, "herald_bench: at most %d --watch-pid\n", BENCH_MAX_WATCH);
+            return -1;
+        }
+        raw->watch[raw->n_watch++] = arg;
+        break;
     case 'h': usage(stdout); exit(0);
     default: return soak_opt_apply(&o->soak, c, arg);
     }
@@ -328,24 +366,123 @@ static int publish_lists(bench_opts *o, const raw_opts *raw)
     return p->n_publishers > 0 && p->n_payloads > 0 && p->n_batches > 0 ? 0 : -1;
 }
 
+/* "HOST:PORT" (an optional "http://" is skipped) into a resolved target
+ * carrying the app credentials of o->t. */
+static int resolve_hostport(bench_target *t, const bench_opts *o, const char *s, size_t len, const char *what)
+{
+    char buf[96], host[64];
+    if (len >= sizeof buf) {
+        fprintf(stderr, "herald_bench: --%s: '%.*s' is too long\n", what, (int)len, s);
+        return -1;
+    }
+    snprintf(buf, sizeof buf, "%.*s", (int)len, s);
+    const char *start = strncmp(buf, "http://", 7) == 0 ? buf + 7 : buf;
+    const char *colon = strrchr(start, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || (size_t)(colon - start) >= sizeof host || colon == start || !end || (*end && *end != '/') ||
+        port <= 0 ||
+        port > 65535) {
+        fprintf(stderr, "herald_bench: --%s wants HOST:PORT, got '%s'\n", what, buf);
+        return -1;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - start), start);
+    if (bench_target_resolve(t, host, (int)port) < 0)
+        return -1;
+    t->app_id = o->t.app_id;
+    t->app_key = o->t.app_key;
+    t->app_secret = o->t.app_secret;
+    return 0;
+}
+
+/* --targets H:P,H:P,... */
+static int resolve_targets(bench_opts *o, const char *list)
+{
+    const char *p = list;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (o->n_targets == BENCH_MAX_TARGETS) {
+            fprintf(stderr, "herald_bench: --targets takes at most %d entries\n", BENCH_MAX_TARGETS);
+            return -1;
+        }
+        if (resolve_hostport(&o->targets[o->n_targets++], o, p, len, "targets") < 0)
+            return -1;
+        p = comma ? comma + 1 : p + len;
+    }
+    if (o->n_targets == 0) {
+        fprintf(stderr, "herald_bench: --targets is empty\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* --watch-pid NAME=PID: NAME becomes a JSON key prefix, so [a-z0-9_]. */
+static int parse_watch(bench_watch *w, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    char *end = NULL;
+    long pid = eq ? strtol(eq + 1, &end, 10) : 0;
+    size_t nlen = eq ? (size_t)(eq - arg) : 0;
+    bool name_ok = nlen > 0 && nlen < sizeof w->name;
+    for (size_t i = 0; name_ok && i < nlen; i++)
+        name_ok = (arg[i] >= 'a' && arg[i] <= 'z') || (arg[i] >= '0' && arg[i] <= '9') || arg[i] == '_';
+    if (!name_ok || !end || *end || pid <= 0) {
+        fprintf(stderr, "herald_bench: --watch-pid wants NAME=PID, NAME of a-z 0-9 _ (up to %zu), got '%s'\n",
+                sizeof w->name - 1, arg);
+        return -1;
+    }
+    snprintf(w->name, sizeof w->name, "%.*s", (int)nlen, arg);
+    w->pid = (pid_t)pid;
+    return 0;
+}
+
+static int resolve_cluster(bench_opts *o, const raw_opts *raw)
+{
+    o->pub_target = o->t;
+    o->obs_target = o->t;
+    if (raw->targets && resolve_targets(o, raw->targets) < 0)
+        return -1;
+    if (raw->pub_target && resolve_hostport(&o->pub_target, o, raw->pub_target, strlen(raw->pub_target),
+                                            "publish-target") < 0)
+        return -1;
+    if (raw->obs_target && resolve_hostport(&o->obs_target, o, raw->obs_target, strlen(raw->obs_target),
+                                            "observe-target") < 0)
+        return -1;
+    if (raw->redis) {
+        if (resolve_hostport(&o->redis, o, raw->redis, strlen(raw->redis), "redis-url") < 0)
+            return -1;
+        o->has_redis = true;
+    }
+    for (int i = 0; i < raw->n_watch; i++)
+        if (parse_watch(&o->watch[o->n_watch++], raw->watch[i]) < 0)
+            return -1;
+    return 0;
+}
+
 static int resolve_all(bench_opts *o, const raw_opts *raw)
 {
     if (bench_target_resolve(&o->t, raw->host, raw->port) < 0)
         return -1;
+    if (resolve_cluster(o, raw) < 0)
+        return -1;
     if (!raw->metrics)
         return 0;
-    char host[64];
-    const char *colon = strrchr(raw->metrics, ':');
-    const char *start = strncmp(raw->metrics, "http://", 7) == 0 ? raw->metrics + 7 : raw->metrics;
-    if (!colon || colon < start || (size_t)(colon - start) >= sizeof host) {
-        fprintf(stderr, "herald_bench: --metrics-url wants HOST:PORT\n");
-        return -1;
-    }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - start), start);
-    if (bench_target_resolve(&o->metrics, host, atoi(colon + 1)) < 0)
+    if (resolve_hostport(&o->metrics, o, raw->metrics, strlen(raw->metrics), "metrics-url") < 0)
         return -1;
     o->has_metrics = true;
     return 0;
+}
+
+int bench_target_index(const bench_opts *o, uint32_t gidx)
+{
+    uint32_t per_round = o->channels ? o->channels : 1;
+    return o->n_targets > 1 ? (int)((gidx / per_round) % (uint32_t)o->n_targets) : 0;
+}
+
+const bench_target *bench_client_target(const bench_opts *o, uint32_t gidx)
+{
+    return o->n_targets > 0 ? &o->targets[bench_target_index(o, gidx)] : &o->t;
 }
 
 int bench_default_procs(const bench_opts *o, uint32_t conns)
@@ -367,6 +504,18 @@ void bench_report_target(bench_report *r, const bench_opts *o)
     char buf[128];
     snprintf(buf, sizeof buf, "%s:%d", o->t.host, o->t.port);
     bench_report_str(r, "target", buf, "target");
+    if (o->n_targets > 0) {
+        hd_buf list;
+        hd_buf_init(&list);
+        for (int i = 0; i < o->n_targets; i++)
+            hd_buf_printf(&list, "%s%s:%d", i ? "," : "", o->targets[i].host, o->targets[i].port);
+        bench_report_str(r, "targets", list.data, "client targets (round robin)");
+        hd_buf_deinit(&list);
+    }
+    if (o->pub_target.port != o->t.port || strcmp(o->pub_target.host, o->t.host) != 0) {
+        snprintf(buf, sizeof buf, "%s:%d", o->pub_target.host, o->pub_target.port);
+        bench_report_str(r, "publish_target", buf, "publish target");
+    }
     bench_report_str(r, "app_id", o->t.app_id, "app id");
     bench_report_int(r, "server_pid", (uint64_t)(o->server_pid > 0 ? o->server_pid : 0), "server pid");
     bench_report_str(r, "tag", o->tag, "channel tag");
@@ -408,5 +557,7 @@ int main(int argc, char **argv)
     bench_rand_seed();
     bench_raise_nofile();
     bench_set_source_ips(o.source_ips > 254 ? 254 : o.source_ips);
+    bench_set_watch(o.watch, o.n_watch);
+    bench_set_redis(o.has_redis ? &o.redis : NULL);
     return s->run(&o) == 0 ? 0 : 1;
 }

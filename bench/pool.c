@@ -10,7 +10,9 @@
  * is "settled" once every subscription it asked for (ops->subscribe) was
  * answered, or once it failed (refused, reset, subscription error, or no
  * answer within BENCH_CONNECT_TIMEOUT_US); when all are settled the worker
- * posts BM_READY. The pool answers pusher:ping and counts handshakes,
+ * posts BM_READY. Client g connects to bench_client_target(o, g) (the
+ * --targets of a cluster run, spread so that each channel has clients on
+ * every target). The pool answers pusher:ping and counts handshakes,
  * subscriptions and errors; everything else goes to ops->on_event.
  *
  * THREADING
@@ -176,7 +178,7 @@ static void pool_open_next(bench_pool *p)
 {
     bench_client *cl = &p->cl[p->opened++];
     p->inflight++;
-    int rc = bench_ws_open(&cl->ws, &p->o->t);
+    int rc = bench_ws_open(&cl->ws, bench_client_target(p->o, cl->gidx));
     if (rc < 0) {
         if (p->logged++ < 5)
             fprintf(stderr, "herald_bench: connect: %s\n", strerror(-rc));
@@ -210,7 +212,7 @@ int bench_pool_reopen(bench_pool *p, bench_client *cl)
     cl->subs_wanted = cl->subs_ok = 0;
     cl->socket_id[0] = '\0';
     p->inflight++;
-    int rc = bench_ws_open(&cl->ws, &p->o->t);
+    int rc = bench_ws_open(&cl->ws, bench_client_target(p->o, cl->gidx));
     if (rc < 0)
         pool_fail(p, cl);
     return rc;

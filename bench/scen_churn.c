@@ -12,7 +12,12 @@
  * member_removed reach the other loops on the channel). A cycle completes
  * when the disconnect is done: at once for RST, after the server closed TCP
  * for a close handshake. A failed cycle (refused, error, 15 s timeout)
- * restarts after 10 ms and is counted.
+ * restarts after 10 ms and is counted. With --targets, loop g connects to
+ * target (g / C) % count, so a channel's members sit on every node (cluster
+ * presence churn: each join and leave crosses to the other nodes). Every
+ * member_added / member_removed a loop receives is counted, and apart those
+ * about a user whose loop is on another node (user "u<g>"),
+ * which shows that presence events cross nodes at all.
  * Phases: 'g' starts; each worker posts BM_MARK with its cycle count when
  * --warmup s have passed (the parent samples RSS then: the baseline), and
  * BM_DONE with its count after --duration s (parent samples again, then
@@ -101,6 +106,31 @@ static void churn_disconnect(churn_worker *w, churn_slot *s, uint64_t now)
     bench_ws_close(&s->ws, false);
 }
 
+/* A member_added / member_removed: count it, and apart when its user's
+ * loop is connected to another target than this one. */
+static void churn_member_event(churn_worker *w, churn_slot *s, const bench_pev *ev, const char *msg, size_t len)
+{
+    static const char added[] = "pusher_internal:member_added", removed[] = "pusher_internal:member_removed";
+    bool is_member = (ev->event_len == sizeof added - 1 && memcmp(ev->event, added, ev->event_len) == 0) ||
+                     (ev->event_len == sizeof removed - 1 && memcmp(ev->event, removed, ev->event_len) == 0);
+    if (!is_member)
+        return;
+    w->res.c[BC_MEMBER_EVENTS]++;
+    const char *k = memmem(msg, len, "user_id", 7), *end = msg + len;
+    if (!k || w->o->n_targets < 2)
+        return;
+    const char *p = k + 7;
+    while (p < end && (*p == '\\' || *p == '"' || *p == ':' || *p == ' ' || *p == 'u'))
+        p++;
+    uint32_t g = 0;
+    if (p >= end || *p < '0' || *p > '9')
+        return;
+    while (p < end && *p >= '0' && *p <= '9')
+        g = g * 10 + (uint32_t)(*p++ - '0');
+    if (bench_target_index(w->o, g) != bench_target_index(w->o, s->gidx))
+        w->res.c[BC_REMOTE_MEMBER]++;
+}
+
 static void churn_on_text(bench_ws *ws, const char *msg, size_t len, uint64_t now)
 {
     churn_slot *s = (churn_slot *)ws;
@@ -120,6 +150,8 @@ static void churn_on_text(bench_ws *ws, const char *msg, size_t len, uint64_t no
             churn_disconnect(w, s, now);
     } else if ((ev.kind == BP_SUB_ERROR || ev.kind == BP_ERROR) && s->state == CS_SUBSCRIBING) {
         churn_fail(w, s, "subscription refused", ev.code);
+    } else if (ev.kind == BP_INTERNAL && ev.event) {
+        churn_member_event(w, s, &ev, msg, len);
     }
 }
 
@@ -139,7 +171,7 @@ static void churn_open(churn_worker *w, churn_slot *s, uint64_t now)
     s->t_start = now;
     s->subs_ok = 0;
     s->state = CS_OPENING;
-    int rc = bench_ws_open(&s->ws, &w->o->t);
+    int rc = bench_ws_open(&s->ws, bench_client_target(w->o, s->gidx));
     if (rc < 0)
         churn_fail(w, s, strerror(-rc), rc);
 }
@@ -277,6 +309,9 @@ static void churn_report(const bench_opts *o, int procs, const bench_result *r, 
     bench_report_int(&rep, "sub_fail", r->c[BC_SUB_FAIL], "failed subscriptions / closes");
     bench_report_hist(&rep, "handshake", &r->h[BH_HANDSHAKE], "handshake latency");
     bench_report_hist(&rep, "cycle", &r->h[BH_REQUEST], "whole cycle");
+    bench_report_int(&rep, "member_events", r->c[BC_MEMBER_EVENTS], "member_added/removed received");
+    if (o->n_targets > 1)
+        bench_report_int(&rep, "member_events_remote", r->c[BC_REMOTE_MEMBER], "of those, about another node's user");
     bench_report_section(&rep, "server");
     churn_report_rss(&rep, m, cycles);
     bench_report_cpu(&rep, "server", &m->s[1], &m->s[2], cycles, "cycle");

@@ -6,9 +6,12 @@
  *
  * DESIGN
  * ------
- * Subscriber g listens on channel g % C. The publisher process (its own
- * role, one loop, --publishers keep-alive connections, one request in
- * flight on each) sends event k to channel k % C with data
+ * Subscriber g listens on channel g % C and connects to --targets entry
+ * (g / C) % count (cluster runs: every channel has subscribers on every
+ * node; default the one target). The publisher process
+ * (its own role, one loop, --publishers keep-alive connections to
+ * --publish-target, default the target, one request in flight on each)
+ * sends event k to channel k % C with data
  * {"seq":<per-channel sequence>,"ts":<CLOCK_MONOTONIC us>,"pad":"..."}. A
  * subscriber records now - ts for every delivery and sets bit seq in its
  * bit set: a bit already set is a duplicate. At the end the parent knows,
@@ -180,7 +183,7 @@ static void pub_send(fan_pub *p, pub_slot *s, uint64_t now)
     for (uint32_t i = 0; i < p->o->payload; i++)
         hd_buf_append(&p->body, "x", 1);
     hd_buf_puts(&p->body, "\\\"}\"}");
-    bench_api_events(&p->req, &p->o->t, p->body.data, p->body.len);
+    bench_api_events(&p->req, &p->o->pub_target, p->body.data, p->body.len);
     s->chan = ch;
     s->sent_us = now;
     p->res.c[BC_SENT]++;
@@ -278,7 +281,7 @@ static int fan_pub_main(bench_child *c)
     hd_buf_init(&p.body);
     hd_buf_init(&p.req);
     for (uint32_t i = 0; i < p.o->publishers; i++) {
-        bench_http_init(&p.slots[i].h, p.loop, &p.o->t, pub_on_response, NULL);
+        bench_http_init(&p.slots[i].h, p.loop, &p.o->pub_target, pub_on_response, NULL);
         p.slots[i].pub = &p;
     }
     bench_child_watch(c, p.loop, pub_on_cmd, &p);

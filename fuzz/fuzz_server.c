@@ -60,7 +60,8 @@ static hd_server *server_new(const hd_config *cfg)
     hd_server *srv = hd_calloc(1, sizeof *srv);
     srv->cfg = cfg;
     srv->n_threads = HD_FUZZ_THREADS;
-    srv->node_id = HD_FUZZ_NODE_ID;
+    srv->node_num = HD_FUZZ_NODE_ID;
+    hd_host_init(srv);
     hd_server__apps_create(srv);
     srv->admission = hd_admission_create();
     srv->adapter = hd_adapter_local_create(srv);

@@ -18,17 +18,30 @@
 #   scripts/bench.sh --scenario soak [--duration 120]  the soak (an hour unless --duration; not in the default set)
 #   scripts/bench.sh --scenario publish --server-cpus 0-3 --io-threads 4 --client-cpus 4-7 -- --procs 4
 #                                                 herald on 4 cores, the load generator on 4 others
+#   scripts/bench.sh --server both --scenario cluster --scenario churn --scenario presence-churn-cluster \
+#     --scenario kill-reap                        cluster runs (redis-server + two nodes), herald then soketi
 #
-# Options: --scenario NAME, --server herald|soketi, --target HOST:PORT, --server-pid PID,
+# Cluster scenarios start a fresh redis-server and two nodes A and B for each run: redis-server and A on
+# the server CPUs, B on the client CPUs with herald_bench (docs/CLUSTER.md, benchmark plan). herald nodes
+# get HERALD_ADAPTER_DRIVER=redis (BENCH_CLUSTER_DRIVER=local to try the harness without Redis: then nothing
+# crosses nodes), soketi nodes SOKETI_ADAPTER_DRIVER=redis; both with a random key prefix.
+#   cluster-fanout          the fanout load, subscribers split over A and B, publishes to A
+#   cluster-fanout-b        the same with every subscriber on B
+#   cluster                 = fanout (single-node baseline) cluster-fanout cluster-fanout-b
+#   presence-churn-cluster  the churn load with the loops split over A and B
+#   kill-reap               500 presence members on B, observers on A, kill -9 B: time to the last member_removed
+#
+# Options: --scenario NAME, --server herald|soketi|both, --target HOST:PORT, --server-pid PID,
 #   --metrics-url HOST:PORT, --app-id ID, --app-key KEY, --app-secret SECRET, --out DIR,
 #   --quick, --no-build, --duration S (soak only; default 3600, 120 with --quick),
 #   --server-cpus LIST (taskset list for the server, default 0), --client-cpus LIST (for
 #   herald_bench, default 1), --io-threads N (herald's io_threads, default 1; soketi has one).
 # Scenarios: connect connect-19k fanout fanout-max client-events churn churn-rst storm
-#   storm-sync (herald with cleanup.async_enabled false; only with a managed herald), publish, soak.
+#   storm-sync (herald with cleanup.async_enabled false; only with a managed herald), publish, soak;
+#   cluster (a group), cluster-fanout cluster-fanout-b presence-churn-cluster kill-reap (managed servers only).
 # Environment: SOKETI_PEER_DIR (soketi install, default ~/.cache/herald-peers/soketi),
 #   BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1) (the options win), BENCH_HERALD_BIN (build/herald),
-#   BENCH_BIN (build/herald_bench).
+#   BENCH_BIN (build/herald_bench), BENCH_CLUSTER_DRIVER (redis), BENCH_REDIS_SERVER (redis-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -70,16 +83,23 @@ while [[ $# -gt 0 ]]; do
     --server-cpus) SERVER_CPU=$2; CPUS_GIVEN=1; shift 2 ;;
     --client-cpus) CLIENT_CPU=$2; CPUS_GIVEN=1; shift 2 ;;
     --io-threads) IO_THREADS=$2; shift 2 ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
-[[ $SERVER == herald || $SERVER == soketi ]] || die "--server must be herald or soketi"
+[[ $SERVER == herald || $SERVER == soketi || $SERVER == both ]] || die "--server must be herald, soketi or both"
+[[ $SERVER == both && -n $TARGET ]] && die "--server both starts the servers itself: not with --target"
 [[ $IO_THREADS =~ ^[0-9]+$ && $IO_THREADS -le 64 ]] || die "--io-threads wants 0..64 (0: one per CPU)"
 cpu_list_ok() { [[ $1 =~ ^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$ ]]; }
 cpu_list_ok "$SERVER_CPU" || die "--server-cpus wants a taskset list (e.g. 0 or 0-3 or 0,2)"
 cpu_list_ok "$CLIENT_CPU" || die "--client-cpus wants a taskset list (e.g. 1 or 4-7)"
-[[ $SERVER == soketi && $IO_THREADS != 1 ]] && echo "bench.sh: --io-threads ignored: soketi runs one thread" >&2
+[[ $SERVER != herald && $IO_THREADS != 1 ]] && echo "bench.sh: --io-threads ignored for soketi: it runs one thread" >&2
+# the cluster group, expanded in place
+EXPANDED=()
+for s in "${SCENARIOS[@]}"; do
+  if [[ $s == cluster ]]; then EXPANDED+=(fanout cluster-fanout cluster-fanout-b); else EXPANDED+=("$s"); fi
+done
+SCENARIOS=("${EXPANDED[@]}")
 if [[ ${#SCENARIOS[@]} -eq 0 ]]; then
   SCENARIOS=(connect connect-19k fanout fanout-max client-events churn churn-rst storm publish)
   [[ $SERVER == herald && -z $TARGET ]] && SCENARIOS+=(storm-sync)
@@ -88,15 +108,17 @@ OUT=${OUT:-build/bench-results/$(date +%Y%m%d-%H%M%S)-${TARGET:+external}${TARGE
 mkdir -p "$OUT"
 
 if [[ $(nproc) -lt 2 && $CPUS_GIVEN == 0 ]]; then SERVER_CPU=0 CLIENT_CPU=0; fi
-PIN_SERVER=(taskset -c "$SERVER_CPU")
 PIN_CLIENT=(taskset -c "$CLIENT_CPU")
 
 if [[ $BUILD == 1 ]]; then
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build build -j"$(nproc)" --target herald_bench $([[ $SERVER == herald && -z $TARGET ]] && echo herald)
+  cmake --build build -j"$(nproc)" --target herald_bench $([[ $SERVER != soketi && -z $TARGET ]] && echo herald)
 fi
 BENCH=${BENCH_BIN:-$ROOT/build/herald_bench}
 HERALD=${BENCH_HERALD_BIN:-$ROOT/build/herald}
+REDIS_SERVER=${BENCH_REDIS_SERVER:-redis-server}
+CLUSTER_DRIVER=${BENCH_CLUSTER_DRIVER:-redis}
+[[ $CLUSTER_DRIVER == redis || $CLUSTER_DRIVER == local ]] || die "BENCH_CLUSTER_DRIVER must be redis or local"
 [[ -x $BENCH ]] || die "$BENCH missing (build failed?)"
 
 # A free TCP port below the ephemeral range (so client sockets never take it).
@@ -117,8 +139,15 @@ wait_listen() { # port pid
   return 1
 }
 
-SPID="" PORT="" MPORT=""
-start_herald() { # extra JSON members for the config, e.g. "cleanup": {...}
+SPID="" PORT="" MPORT="" CFG_EXTRA=""
+STARTED=()   # every process started for the current scenario (servers, redis-server)
+
+# launch_herald CPUS [VAR=VALUE...]: a herald on a free port, pinned to CPUS, with
+# those environment variables added; sets SPID, PORT, MPORT. CFG_EXTRA: extra JSON
+# members for the config, e.g. "cleanup": {...} (not exported: herald refuses
+# HERALD_* variables it does not know).
+launch_herald() {
+  local cpus=$1; shift
   PORT=$(free_port) MPORT=$(free_port)
   local cfg=$OUT/herald-$PORT.json
   cat > "$cfg" <<EOF
@@ -130,34 +159,97 @@ start_herald() { # extra JSON members for the config, e.g. "cleanup": {...}
      "enable_client_messages": true, "max_connections": 0, "max_client_events_per_second": 0${APP_EXTRA:+,
      $APP_EXTRA}}
   ]}},
-  "metrics": {"enabled": true, "host": "127.0.0.1", "port": $MPORT}${1:+,
-  $1}
+  "metrics": {"enabled": true, "host": "127.0.0.1", "port": $MPORT}${CFG_EXTRA:+,
+  $CFG_EXTRA}
 }
 EOF
-  "${PIN_SERVER[@]}" "$HERALD" --config "$cfg" >>"$OUT/server.log" 2>&1 &
+  env "$@" taskset -c "$cpus" "$HERALD" --config "$cfg" >>"$OUT/server.log" 2>&1 &
   SPID=$!
+  STARTED+=("$SPID")
   wait_listen "$PORT" "$SPID" || die "herald did not start (see $OUT/server.log)"
 }
 
-start_soketi() {
+start_herald() { # extra JSON members for the config, e.g. "cleanup": {...}
+  CFG_EXTRA=${1:-}
+  launch_herald "$SERVER_CPU"
+  CFG_EXTRA=
+}
+
+# launch_soketi CPUS [VAR=VALUE...]: soketi on a free port; sets SPID, PORT.
+launch_soketi() {
+  local cpus=$1; shift
   [[ -x $SOKETI_DIR/start.sh ]] || die "soketi missing: $SOKETI_DIR/start.sh PORT must start soketi 1.6.1 on PORT (docs/BENCHMARKS.md, Quick start)"
   PORT=$(free_port) MPORT=""
-  SOKETI_DEFAULT_APP_ID=$APP_ID SOKETI_DEFAULT_APP_KEY=$APP_KEY SOKETI_DEFAULT_APP_SECRET=$APP_SECRET \
-  SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=true SOKETI_METRICS_SERVER_PORT=$(free_port) \
-    "${PIN_SERVER[@]}" "$SOKETI_DIR/start.sh" "$PORT" >>"$OUT/server.log" 2>&1 &
+  env SOKETI_DEFAULT_APP_ID="$APP_ID" SOKETI_DEFAULT_APP_KEY="$APP_KEY" SOKETI_DEFAULT_APP_SECRET="$APP_SECRET" \
+    SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=true SOKETI_METRICS_SERVER_PORT="$(free_port)" "$@" \
+    taskset -c "$cpus" "$SOKETI_DIR/start.sh" "$PORT" >>"$OUT/server.log" 2>&1 &
   SPID=$!
+  STARTED+=("$SPID")
   wait_listen "$PORT" "$SPID" || die "soketi did not start (see $OUT/server.log)"
 }
 
+start_soketi() { launch_soketi "$SERVER_CPU"; }
+
 stop_server() {
-  [[ -n $SPID ]] || return 0
-  kill -TERM "$SPID" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$SPID" 2>/dev/null || true
-  wait "$SPID" 2>/dev/null || true
-  SPID=""
+  local pid
+  for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${STARTED[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    { wait "$pid"; } 2>/dev/null || true # quiet also for kill-reap's node, killed on purpose
+  done
+  STARTED=() SPID=""
 }
 trap stop_server EXIT
+
+# ---- cluster: redis-server and node A on the server CPUs, node B on the client CPUs ----
+RPID="" RPORT="" A_PID="" A_PORT="" B_PID="" B_PORT=""
+
+start_redis() {
+  RPORT=$(free_port)
+  taskset -c "$SERVER_CPU" "$REDIS_SERVER" --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no --logfile "$OUT/redis-$RPORT.log" >/dev/null 2>&1 &
+  RPID=$!
+  STARTED+=("$RPID")
+  wait_listen "$RPORT" "$RPID" || die "redis-server did not start (see $OUT/redis-$RPORT.log)"
+}
+
+# start_cluster herald|soketi: a fresh redis-server, then node A and node B.
+start_cluster() {
+  local prefix env=()
+  prefix=hb$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
+  start_redis
+  if [[ $1 == herald ]]; then
+    env=(HERALD_ADAPTER_DRIVER="$CLUSTER_DRIVER" HERALD_ADAPTER_REDIS_HOST=127.0.0.1
+         HERALD_ADAPTER_REDIS_PORT="$RPORT" HERALD_ADAPTER_REDIS_PREFIX="$prefix")
+    launch_herald "$SERVER_CPU" "${env[@]}"; A_PID=$SPID A_PORT=$PORT
+    launch_herald "$CLIENT_CPU" "${env[@]}"; B_PID=$SPID B_PORT=$PORT
+  else # node discovery (UDP) on a port of its own per process: the Redis adapter does not use it
+    env=(SOKETI_ADAPTER_DRIVER=redis SOKETI_DB_REDIS_HOST=127.0.0.1 SOKETI_DB_REDIS_PORT="$RPORT"
+         SOKETI_ADAPTER_REDIS_PREFIX="$prefix")
+    launch_soketi "$SERVER_CPU" "${env[@]}" SOKETI_CLUSTER_PORT="$(free_port)"; A_PID=$SPID A_PORT=$PORT
+    launch_soketi "$CLIENT_CPU" "${env[@]}" SOKETI_CLUSTER_PORT="$(free_port)"; B_PID=$SPID B_PORT=$PORT
+  fi
+  sleep 1 # registration with Redis (herald: the lease; soketi: its pub/sub subscriptions)
+  echo "bench.sh: $1 cluster$([[ $1 == herald ]] && echo " (adapter driver $CLUSTER_DRIVER)"):" \
+       "redis-server pid $RPID :$RPORT (CPU $SERVER_CPU), A pid $A_PID :$A_PORT (CPU $SERVER_CPU)," \
+       "B pid $B_PID :$B_PORT (CPU $CLIENT_CPU), key prefix $prefix"
+}
+
+is_cluster() { [[ $1 == cluster-fanout || $1 == cluster-fanout-b || $1 == presence-churn-cluster || $1 == kill-reap ]]; }
+
+# herald_bench options of a cluster scenario (after start_cluster).
+cluster_args() {
+  local a=127.0.0.1:$A_PORT b=127.0.0.1:$B_PORT
+  local redis="--watch-pid redis=$RPID --redis-url 127.0.0.1:$RPORT"
+  local watch="--watch-pid node_a=$A_PID --watch-pid node_b=$B_PID $redis"
+  case $1 in
+    cluster-fanout)         echo "--targets $a,$b --publish-target $a $watch" ;;
+    cluster-fanout-b)       echo "--targets $b --publish-target $a $watch" ;;
+    presence-churn-cluster) echo "--targets $a,$b $watch" ;;
+    kill-reap)              echo "--targets $b --observe-target $a --kill-pid $B_PID --watch-pid node_a=$A_PID $redis" ;;
+  esac
+}
 
 # Scenario name -> herald_bench arguments (moderate defaults; --quick shrinks them).
 scenario_args() {
@@ -165,10 +257,13 @@ scenario_args() {
   case $1 in
     connect)       echo "connect -n $((q ? 2000 : 10000)) --connect-rate 2000 --hold $((q ? 2 : 5))" ;;
     connect-19k)   echo "connect -n $((q ? 4000 : 19000)) --connect-rate 2000 --hold $((q ? 2 : 5))" ;;
-    fanout)        echo "fanout -n 1000 --channels 10 --rate 400 --duration $((q ? 5 : 15))" ;;
+    fanout|cluster-fanout|cluster-fanout-b)
+                   echo "fanout -n 1000 --channels 10 --rate 400 --duration $((q ? 5 : 15))" ;;
     fanout-max)    echo "fanout -n 1000 --channels 10 --rate 0 --publishers 16 --duration $((q ? 5 : 15))" ;;
     client-events) echo "client-events -n 1000 --rate 10 --duration $((q ? 5 : 15))" ;;
-    churn)         echo "churn --concurrency 50 --warmup 3 --duration $((q ? 5 : 15))" ;;
+    churn|presence-churn-cluster)
+                   echo "churn --concurrency 50 --warmup 3 --duration $((q ? 5 : 15))" ;;
+    kill-reap)     echo "kill-reap -n $((q ? 100 : 500)) --channels 10 --duration $((q ? 15 : 30))" ;;
     churn-rst)     echo "churn --concurrency 50 --warmup 3 --duration $((q ? 5 : 15)) --rst" ;;
     storm|storm-sync) echo "storm -n $((q ? 4000 : 19000)) --connect-rate 4000 --rounds 2" ;;
     publish)       echo "publish --publishers 1,8,32 --payload 100,10000 --batch 1,10 --warmup 1 --duration $((q ? 2 : 5))" ;;
@@ -177,14 +272,21 @@ scenario_args() {
   esac
 }
 
+# run_one SCENARIO SERVER (herald|soketi, or external with --target)
 run_one() {
-  local name=$1 args target pid metrics
+  local name=$1 server=$2 args target pid metrics label=$1 extra_args=""
+  [[ $SERVER == both ]] && label=$name-$server
   args=$(scenario_args "$name")
   if [[ -n $TARGET ]]; then
     [[ $name == storm-sync ]] && die "storm-sync needs a managed herald (no --target)"
+    is_cluster "$name" && die "$name starts its own cluster: not with --target"
     target=$TARGET pid=$SERVER_PID metrics=$METRICS_URL
+  elif is_cluster "$name"; then
+    start_cluster "$server"
+    target=127.0.0.1:$A_PORT pid="" metrics=""
+    extra_args=$(cluster_args "$name")
   else
-    if [[ $SERVER == soketi ]]; then
+    if [[ $server == soketi ]]; then
       [[ $name == storm-sync ]] && { echo "skip storm-sync (herald only)"; return; }
       start_soketi
     elif [[ $name == storm-sync ]]; then
@@ -201,21 +303,31 @@ run_one() {
     target=127.0.0.1:$PORT pid=$SPID metrics=${MPORT:+127.0.0.1:$MPORT}
   fi
   local cmd=("${PIN_CLIENT[@]}" "$BENCH" $args --host "${target%:*}" --port "${target##*:}"
-             --app-id "$APP_ID" --app-key "$APP_KEY" --app-secret "$APP_SECRET")
+             --app-id "$APP_ID" --app-key "$APP_KEY" --app-secret "$APP_SECRET" $extra_args)
   [[ -n $pid ]] && cmd+=(--server-pid "$pid")
   [[ -n $metrics ]] && cmd+=(--metrics-url "$metrics")
   [[ $name == soak && -n $HPORT && -z $TARGET ]] && cmd+=(--webhook-port "$HPORT")
   cmd+=("${EXTRA[@]}")
-  echo "=== $name: ${cmd[*]}" | tee "$OUT/$name.txt"
+  echo "=== $label ($server): ${cmd[*]}" | tee "$OUT/$label.txt"
+  echo "uptime before: $(uptime)" | tee -a "$OUT/$label.txt"
   local rc=0
-  "${cmd[@]}" 2>&1 | tee -a "$OUT/$name.txt" || rc=$?
-  tail -n 1 "$OUT/$name.txt" | grep '^{' | sed "s/^{/{\"run\":\"$name\",\"server\":\"${TARGET:+external}${TARGET:-$SERVER}\",/" \
+  "${cmd[@]}" 2>&1 | tee -a "$OUT/$label.txt" || rc=$?
+  echo "uptime after: $(uptime)" | tee -a "$OUT/$label.txt"
+  grep '^{' "$OUT/$label.txt" | tail -n 1 | sed "s/^{/{\"run\":\"$name\",\"server\":\"$server\",/" \
     >> "$OUT/results.jsonl" || true
   [[ -z $TARGET ]] && stop_server
-  [[ $rc == 0 ]] || echo "bench.sh: $name exited with $rc" >&2
+  [[ $rc == 0 ]] || echo "bench.sh: $label exited with $rc" >&2
 }
 
 for s in "${SCENARIOS[@]}"; do scenario_args "$s" >/dev/null || exit 1; done
-echo "bench.sh: server ${TARGET:-$SERVER} (CPU $SERVER_CPU${TARGET:+, not pinned by bench.sh}$([[ -z $TARGET && $SERVER == herald ]] && echo ", io_threads $IO_THREADS")), load generator on CPU $CLIENT_CPU, results in $OUT"
-for s in "${SCENARIOS[@]}"; do run_one "$s"; done
+if [[ -z $TARGET ]]; then for s in "${SCENARIOS[@]}"; do
+  if is_cluster "$s"; then command -v "$REDIS_SERVER" >/dev/null || die "$s needs redis-server ($REDIS_SERVER)"; fi
+done; fi
+echo "bench.sh: server ${TARGET:-$SERVER} (CPU $SERVER_CPU${TARGET:+, not pinned by bench.sh}$([[ -z $TARGET && $SERVER != soketi ]] && echo ", herald io_threads $IO_THREADS")), load generator on CPU $CLIENT_CPU, results in $OUT"
+SERVERS=("$SERVER")
+[[ $SERVER == both ]] && SERVERS=(herald soketi)
+[[ -n $TARGET ]] && SERVERS=(external)
+for s in "${SCENARIOS[@]}"; do
+  for srv in "${SERVERS[@]}"; do run_one "$s" "$srv"; done
+done
 echo "bench.sh: done; JSON lines in $OUT/results.jsonl"

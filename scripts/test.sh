@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the CUnit suites under the release, ASan+UBSan and TSan
 # builds, then the integration suite (real binary on loopback, pusher-js,
-# the pusher SDK, raw frames) against each of those binaries, then a short
+# the pusher SDK, raw frames) against each of those binaries, then the
+# multinode page in headless Chromium (release build), then a short
 # run of each libFuzzer target (scripts/fuzz.sh, FUZZ_TEST_SECONDS each,
 # one test per target). A sanitizer report makes the test that stops the
 # server fail. Ends with one line: "tests: N passed, N failed".
@@ -64,6 +65,11 @@ for i in 0 1 2; do
   grep -E "^# (tests|pass|fail) " "${outs[$i]}" || true
   count_node "${outs[$i]}"
 done
+# The multinode page (test/multinode): redis-server, three release nodes with the redis adapter and the
+# playground page driven in headless Chromium; screenshots of each step in test/multinode/artifacts/.
+step "multinode page (build, headless chromium)" count_node env HERALD_BIN="$PWD/build/herald" \
+  node --test --test-timeout=60000 --test-reporter=tap test/multinode/page.test.js
+ls test/multinode/artifacts/*.png 2>/dev/null | sed 's/^/screenshot: /'
 fuzz_s=${FUZZ_TEST_SECONDS:-20}
 step "fuzz targets (build-fuzz, $fuzz_s s each)" count_fuzz env FUZZ_SECONDS="$fuzz_s" FUZZ_FRESH=1 scripts/fuzz.sh
 rm -rf "$log"

@@ -54,6 +54,11 @@ typedef struct hd_sub {
     char *user_key;     /* presence: dedup key */
     char *user_id_json; /* presence: raw JSON of user_id */
     bool by_client;     /* the client subscribed (not only joined by signin) */
+    /* != 0 while the cluster has not answered this join (a wait token,
+     * host.c): frames that come through the cluster are not delivered to
+     * it, since the join's answer, ordered among them, has not come yet
+     * (docs/CLUSTER.md, "the window around a join"). */
+    uint64_t wait_token;
 } hd_sub;
 
 struct hd_local_channel {
@@ -81,7 +86,10 @@ struct hd_session {
     hd_app *app;
     hd_session *prev, *next;           /* io->sessions, ordered by last_rx_ms (idle.c) */
     hd_session *auth_prev, *auth_next; /* io->auth_pending while auth_deadline_ms != 0 (idle.c) */
-    char socket_id[32];
+    char socket_id[HD_SOCKET_ID_MAX];
+    uint64_t quota_wait; /* a wait token while the cluster decides the app's max_connections (host.c) */
+    uint64_t watch_wait; /* a wait token while the cluster says who of the watchlist is online */
+    bool quota_cluster;  /* holds a cluster-wide connection slot: given back on close */
     uint64_t last_rx_ms;
     uint64_t auth_deadline_ms; /* sign-in deadline, or once closing the teardown deadline; 0 = none */
 
@@ -103,7 +111,8 @@ struct hd_session {
 };
 
 /* APP_REMOVED: a reload removed app: close its sessions with 4001 (ch NULL). */
-enum hd_inbox_kind { HD_INBOX_PUBLISH, HD_INBOX_TERMINATE, HD_INBOX_APP_REMOVED };
+/* REPLY: an adapter's answer to a request of this thread (host.c). */
+enum hd_inbox_kind { HD_INBOX_PUBLISH, HD_INBOX_TERMINATE, HD_INBOX_APP_REMOVED, HD_INBOX_REPLY };
 
 typedef struct hd_inbox_item {
     struct hd_inbox_item *next;
@@ -111,7 +120,9 @@ typedef struct hd_inbox_item {
     hd_app *app;
     hd_channel *ch; /* reference owned by the item; NULL for APP_REMOVED */
     hd_msg *msg;    /* PUBLISH: reference owned by the item */
-    char except[32];
+    bool via_cluster; /* PUBLISH: came through the cluster (skipped by subscriptions still waiting) */
+    struct hd_ad_reply *reply; /* REPLY: owned by the item */
+    char except[HD_SOCKET_ID_MAX];
 } hd_inbox_item;
 
 /* Counters of one io thread: written only by it (relaxed atomics so the
@@ -148,6 +159,16 @@ typedef struct hd_io_stats {
 
 #define HD_SCRATCH_SIZE (64 * 1024)
 
+/* ---- host.c: the node side of the adapter seam ---- */
+
+/* What an io thread waits an adapter's reply for. */
+enum hd_wait_kind { HD_WAIT_JOIN, HD_WAIT_ONLINE, HD_WAIT_QUOTA, HD_WAIT_HTTP };
+typedef struct hd_wait {
+    uint8_t kind;
+    void *owner;  /* JOIN: hd_sub; ONLINE, QUOTA: hd_session; HTTP: hd_front_conn */
+    char *arg;    /* ONLINE: the watched ids, '\n'-separated (owned) */
+} hd_wait;
+
 typedef struct hd_front_conn hd_front_conn; /* http_front.c */
 typedef struct hd_tls hd_tls;               /* tls.c */
 typedef struct hd_admission hd_admission;   /* admission.c */
@@ -182,6 +203,8 @@ typedef struct hd_io_thread {
     atomic_bool alive;
     ev_timer sweep_timer;
     hd_io_stats stats;
+    hd_map waits;         /* wait token (decimal) -> hd_wait: requests an adapter has not answered (host.c) */
+    uint64_t next_wait;
     unsigned char *scratch; /* LWS_PRE + HD_SCRATCH_SIZE: gathered frames (outq.c) */
 } hd_io_thread;
 
@@ -204,7 +227,8 @@ struct hd_server {
     atomic_bool stopping;
     atomic_bool exiting;
     atomic_uint_fast64_t next_socket;
-    unsigned node_id;
+    uint64_t node_num;  /* socket-id prefix: 15 random digits per start (hd_server_node_num) */
+    hd_adapter_host host; /* what adapters may ask of this node (host.c) */
     atomic_uint connections;   /* WebSocket connections of all apps (limits.max_connections) */
     atomic_size_t front_bytes; /* memory the HTTP front ends hold, all threads (limits.http_buffers_mb) */
     hd_admission *admission;
@@ -224,15 +248,39 @@ void hd_app_slot_init(hd_server *srv, size_t i, const hd_app_config *cfg);
 void hd_server__apps_create(hd_server *srv);
 void hd_server__io_init(hd_server *srv, hd_io_thread *io, unsigned index);
 
+/* ---- host.c ---- */
+/* The hd_adapter_host of this node (srv->host). */
+void hd_host_init(hd_server *srv);
+/* Register what owner waits for on io; returns its token (never 0). */
+uint64_t hd_wait_add(hd_io_thread *io, uint8_t kind, void *owner, char *arg);
+/* Forget a wait (its reply, if it comes, is dropped). 0 is a no-op. */
+void hd_wait_cancel(hd_io_thread *io, uint64_t token);
+/* An inbox REPLY item: dispatch it to what waits for it (io thread). */
+void hd_host_reply(hd_io_thread *io, struct hd_ad_reply *r);
+/* Forget every wait of io (its thread is stopping). */
+void hd_waits_clear(hd_io_thread *io);
+/* Where each kind of reply goes (subscribe.c, signin.c, session.c, http_front.c). */
+void hd_subscribe_on_reply(hd_sub *sub, const struct hd_ad_reply *r);
+void hd_signin_on_online(hd_session *s, const char *ids, const struct hd_ad_reply *r);
+void hd_session_on_quota(hd_session *s, const struct hd_ad_reply *r);
+typedef struct hd_front_conn hd_front_conn;
+void hd_front_on_reply(hd_front_conn *c, const struct hd_ad_reply *r);
+/* The adapter of srv is a cluster (replies come later, through the inbox). */
+static inline bool hd_server_clustered(const hd_server *srv)
+{
+    return srv->adapter->ops->cluster;
+}
+
 /* ---- fanout.c ---- */
 void hd_io_inbox_push(hd_io_thread *io, hd_inbox_item *item);
 void hd_io_inbox_drain(hd_io_thread *io);
 /* Fan a frame out on this node to local subscribers of channel, via inboxes. */
 void hd_fanout_local(hd_server *srv, hd_app *app, const char *channel, size_t channel_len, const char *frame,
                      size_t len, const char *except_socket_id);
+/* The same for a frame that came through the cluster (host.c). */
+void hd_fanout_from_cluster(hd_server *srv, hd_app *app, const char *channel, size_t channel_len, const char *frame,
+                            size_t len, const char *except_socket_id);
 void hd_terminate_local(hd_server *srv, hd_app *app, const char *channel, size_t channel_len);
-/* {"event":name,"channel":channel,"data":<json string data>} */
-void hd_frame_event(hd_buf *out, const char *event, const char *channel, const char *data, size_t data_len);
 
 /* ---- session.c ---- */
 void hd_session_send(hd_session *s, hd_msg *m);            /* takes a reference */
@@ -272,9 +320,11 @@ hd_sub *hd_local_add(hd_session *s, hd_channel *ch);
 void hd_local_remove(hd_sub *sub); /* unlinks and frees sub; does not touch the registry */
 
 /* ---- membership.c: joins and leaves shared by subscribe, signin, unsubscribe and cleanup ---- */
-/* member: the presence member that joined (NULL elsewhere); its strings are NUL-terminated. */
-void hd_membership_after_join(hd_server *srv, hd_app *app, hd_channel *ch, const hd_join_result *jr,
-                              const hd_member *member, const char *socket_id);
+/* After s joined ch in the registry (order lock held): the adapter's joined.
+ * member: the presence member (NULL elsewhere), strings NUL-terminated;
+ * wait_token != 0 asks a cluster adapter for a reply (hd_subscribe_on_reply). */
+void hd_membership_joined(hd_session *s, hd_channel *ch, const hd_join_result *jr, const hd_member *member,
+                          uint64_t wait_token);
 void hd_membership_leave(hd_server *srv, hd_app *app, unsigned thread, hd_channel *ch, const char *user_key,
                          const char *user_id_json);
 /* The same for n sockets leaving ch (a cleanup batch): one hold of the

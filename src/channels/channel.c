@@ -170,6 +170,65 @@ bool hd_channel_has_member(hd_channel *ch, const char *user_key, size_t len)
     return present;
 }
 
+bool hd_channel_member_sockets(hd_channel *ch, const char *user_key, size_t len, uint32_t *sockets,
+                               hd_buf *user_id_json, hd_buf *user_info_json)
+{
+    pthread_mutex_lock(&ch->lock);
+    hd_presence_member *m = hd_map_get(&ch->members, user_key, len);
+    *sockets = m ? m->sockets : 0;
+    if (m && user_id_json)
+        hd_buf_puts(user_id_json, m->user_id_json);
+    if (m && user_info_json && m->user_info_json)
+        hd_buf_puts(user_info_json, m->user_info_json);
+    pthread_mutex_unlock(&ch->lock);
+    return m != NULL;
+}
+
+/* One member copied out of the channel: the three strings in one block. */
+typedef struct member_copy {
+    hd_member m;
+    uint32_t sockets;
+} member_copy;
+
+void hd_channel_foreach_member(hd_channel *ch, hd_member_visit_fn fn, void *arg)
+{
+    pthread_mutex_lock(&ch->lock);
+    size_t n = ch->members.count;
+    member_copy *copies = n ? hd_calloc(n, sizeof *copies) : NULL;
+    hd_map_iter it = {0};
+    hd_map_entry *e;
+    size_t i = 0;
+    while (i < n && (e = hd_map_next(&ch->members, &it))) {
+        hd_presence_member *pm = e->value;
+        size_t id_len = strlen(pm->user_id_json);
+        size_t info_len = pm->user_info_json ? strlen(pm->user_info_json) : 0;
+        char *block = hd_malloc(e->key_len + 1 + id_len + 1 + info_len + 1);
+        member_copy *c = &copies[i++];
+        c->sockets = pm->sockets;
+        c->m.user_key = memcpy(block, e->key, e->key_len + 1);
+        c->m.user_key_len = e->key_len;
+        c->m.user_id_json = memcpy(block + e->key_len + 1, pm->user_id_json, id_len + 1);
+        c->m.user_id_json_len = id_len;
+        if (pm->user_info_json) {
+            c->m.user_info_json = memcpy(block + e->key_len + 1 + id_len + 1, pm->user_info_json, info_len + 1);
+            c->m.user_info_json_len = info_len;
+        }
+    }
+    pthread_mutex_unlock(&ch->lock);
+    for (size_t k = 0; k < i; k++) {
+        fn(&copies[k].m, copies[k].sockets, arg);
+        hd_free((char *)copies[k].m.user_key);
+    }
+    hd_free(copies);
+}
+
+void hd_channel_presence_json(hd_channel *ch, hd_buf *out)
+{
+    pthread_mutex_lock(&ch->lock);
+    presence_json_locked(ch, out);
+    pthread_mutex_unlock(&ch->lock);
+}
+
 void hd_channel_cache_store(hd_channel *ch, const char *frame, size_t len, uint64_t expires_ms)
 {
     char *copy = hd_strndup(frame, len);

@@ -151,6 +151,22 @@ void hd_channel_users_json(hd_channel *ch, hd_buf *out);
 /* True while the user has at least one socket in the presence channel. */
 bool hd_channel_has_member(hd_channel *ch, const char *user_key, size_t len);
 
+/* This node's state of one presence user (the Redis adapter asserts it to
+ * the cluster): true while the user has a socket in ch, with *sockets its
+ * socket count (0 and false when absent); user_id_json / user_info_json
+ * (each may be NULL) get the member's raw JSON texts appended (nothing for
+ * a member without user_info). One consistent read under the channel lock. */
+bool hd_channel_member_sockets(hd_channel *ch, const char *user_key, size_t len, uint32_t *sockets,
+                               hd_buf *user_id_json, hd_buf *user_info_json);
+/* Every presence member with its socket count: copied under the channel
+ * lock, then fn runs for each copy with no lock held (fn may take locks;
+ * m's strings are NUL-terminated and valid during the call only). */
+typedef void (*hd_member_visit_fn)(const hd_member *m, uint32_t sockets, void *arg);
+void hd_channel_foreach_member(hd_channel *ch, hd_member_visit_fn fn, void *arg);
+/* Append {"presence":{"ids":[...],"hash":{...},"count":N}} as hd_channel_join
+ * builds it (an empty snapshot on a channel without members). */
+void hd_channel_presence_json(hd_channel *ch, hd_buf *out);
+
 /* Keep frame (a complete JSON event) as the channel's cached event until expires_ms. */
 void hd_channel_cache_store(hd_channel *ch, const char *frame, size_t len, uint64_t expires_ms);
 /* Append the cached frame to out and return true, or false when empty/expired. */

@@ -34,7 +34,7 @@ typedef struct hd_cleanup_entry {
 struct hd_cleanup_job {
     void *app;
     unsigned thread;
-    char socket_id[32];
+    char socket_id[HD_SOCKET_ID_MAX];
     hd_cleanup_entry *entries;
     size_t n, cap;
     uint64_t enqueued_us; /* set by submit (monotonic) */

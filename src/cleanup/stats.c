@@ -25,8 +25,10 @@
  */
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cleanup_internal.h"
+#include "metrics/metrics.h"
 
 const uint64_t hd_cleanup__bucket_le_us[HD_CLEANUP__NBUCKETS - 1] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000,
@@ -172,11 +174,6 @@ static const worker_row worker_rows[] = {
           "Channel steps given up on after cleanup.max_retry_attempts or a permanent error."),
 };
 
-static void family(hd_buf *out, const char *name, const char *type, const char *help)
-{
-    hd_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 static uint64_t row_value(const worker_row *row, const hd_cleanup_worker_stats *ws)
 {
     const char *p = (const char *)ws + row->offset;
@@ -185,14 +182,15 @@ static uint64_t row_value(const worker_row *row, const hd_cleanup_worker_stats *
 
 static void render_pool(const hd_cleanup *c, hd_buf *out)
 {
-    family(out, "herald_cleanup_async_enabled", "gauge", "1 when cleanup runs on workers (cleanup.async_enabled).");
+    hd_metrics_family(out, "herald_cleanup_async_enabled", "gauge",
+                      "1 when cleanup runs on workers (cleanup.async_enabled).");
     hd_buf_printf(out, "herald_cleanup_async_enabled %d\n", c->async ? 1 : 0);
-    family(out, "herald_cleanup_workers", "gauge", "Cleanup worker threads.");
+    hd_metrics_family(out, "herald_cleanup_workers", "gauge", "Cleanup worker threads.");
     hd_buf_printf(out, "herald_cleanup_workers %u\n", c->n_workers);
-    family(out, "herald_cleanup_sync_fallbacks_total", "counter",
+    hd_metrics_family(out, "herald_cleanup_sync_fallbacks_total", "counter",
            "Cleanup jobs run synchronously by the caller (every queue full, async off, or shutting down).");
     hd_buf_printf(out, "herald_cleanup_sync_fallbacks_total %" PRIu64 "\n", (uint64_t)LOAD(&c->sync_fallbacks));
-    family(out, "herald_cleanup_stuck_skips_total", "counter", "Times a submit passed over a stuck worker.");
+    hd_metrics_family(out, "herald_cleanup_stuck_skips_total", "counter", "Times a submit passed over a stuck worker.");
     hd_buf_printf(out, "herald_cleanup_stuck_skips_total %" PRIu64 "\n", (uint64_t)LOAD(&c->stuck_skips));
 }
 
@@ -201,7 +199,7 @@ static void render_rows(const hd_cleanup *c, const hd_cleanup_worker_stats *ws, 
     hd_cleanup_worker_stats sync = {.retries = LOAD(&c->sync_ctr.retries), .failures = LOAD(&c->sync_ctr.failures)};
     for (size_t r = 0; r < sizeof worker_rows / sizeof worker_rows[0]; r++) {
         const worker_row *row = &worker_rows[r];
-        family(out, row->name, row->type, row->help);
+        hd_metrics_family(out, row->name, row->type, row->help);
         for (unsigned i = 0; i < c->n_workers; i++)
             hd_buf_printf(out, "%s{worker=\"%u\"} %" PRIu64 "\n", row->name, i, row_value(row, &ws[i]));
         if (row->with_sync)
@@ -211,14 +209,15 @@ static void render_rows(const hd_cleanup *c, const hd_cleanup_worker_stats *ws, 
 
 static void render_health(const hd_cleanup *c, const hd_cleanup_worker_stats *ws, hd_buf *out)
 {
-    family(out, "herald_cleanup_worker_stuck", "gauge",
+    hd_metrics_family(out, "herald_cleanup_worker_stuck", "gauge",
            "1 while the worker has been on one batch longer than cleanup.stuck_worker_ms.");
     for (unsigned i = 0; i < c->n_workers; i++)
         hd_buf_printf(out, "herald_cleanup_worker_stuck{worker=\"%u\"} %d\n", i, ws[i].stuck ? 1 : 0);
-    family(out, "herald_cleanup_worker_busy_seconds", "gauge", "How long the worker's current batch has run (0 idle).");
+    hd_metrics_family(out, "herald_cleanup_worker_busy_seconds", "gauge",
+                      "How long the worker's current batch has run (0 idle).");
     for (unsigned i = 0; i < c->n_workers; i++)
         hd_buf_printf(out, "herald_cleanup_worker_busy_seconds{worker=\"%u\"} %.3f\n", i, ws[i].busy_ms / 1e3);
-    family(out, "herald_cleanup_job_latency_max_seconds", "gauge", "Longest submit-to-done time of a job.");
+    hd_metrics_family(out, "herald_cleanup_job_latency_max_seconds", "gauge", "Longest submit-to-done time of a job.");
     for (unsigned i = 0; i < c->n_workers; i++)
         hd_buf_printf(out, "herald_cleanup_job_latency_max_seconds{worker=\"%u\"} %.6f\n", i,
                       ws[i].latency_max_us / 1e6);
@@ -227,20 +226,19 @@ static void render_health(const hd_cleanup *c, const hd_cleanup_worker_stats *ws
 static void render_latency(const hd_cleanup *c, hd_buf *out)
 {
     static const char name[] = "herald_cleanup_job_latency_seconds";
-    family(out, name, "histogram", "Time from submit to done of cleanup jobs run by workers.");
+    hd_metrics_family(out, name, "histogram", "Time from submit to done of cleanup jobs run by workers.");
+    double le[HD_CLEANUP__NBUCKETS - 1];
+    for (unsigned b = 0; b < HD_CLEANUP__NBUCKETS - 1; b++)
+        le[b] = hd_cleanup__bucket_le_us[b] / 1e6;
     for (unsigned i = 0; i < c->n_workers; i++) {
         const hd_cleanup_counters *ctr = &c->workers[i]->ctr;
-        uint64_t cum = 0;
-        for (unsigned b = 0; b < HD_CLEANUP__NBUCKETS; b++) {
-            cum += LOAD(&ctr->lat_bucket[b]);
-            if (b < HD_CLEANUP__NBUCKETS - 1)
-                hd_buf_printf(out, "%s_bucket{worker=\"%u\",le=\"%g\"} %" PRIu64 "\n", name, i,
-                              hd_cleanup__bucket_le_us[b] / 1e6, cum);
-            else
-                hd_buf_printf(out, "%s_bucket{worker=\"%u\",le=\"+Inf\"} %" PRIu64 "\n", name, i, cum);
-        }
-        hd_buf_printf(out, "%s_sum{worker=\"%u\"} %.6f\n", name, i, (uint64_t)LOAD(&ctr->lat_sum_us) / 1e6);
-        hd_buf_printf(out, "%s_count{worker=\"%u\"} %" PRIu64 "\n", name, i, cum);
+        uint64_t counts[HD_CLEANUP__NBUCKETS];
+        for (unsigned b = 0; b < HD_CLEANUP__NBUCKETS; b++)
+            counts[b] = LOAD(&ctr->lat_bucket[b]);
+        char labels[24];
+        snprintf(labels, sizeof labels, "worker=\"%u\"", i);
+        hd_metrics_histogram(out, name, labels, counts, le, HD_CLEANUP__NBUCKETS,
+                             (uint64_t)LOAD(&ctr->lat_sum_us) / 1e6, 6);
     }
 }
 

@@ -6,10 +6,11 @@
  * hd_config_load_json starts from the defaults without any app, walks the
  * JSON object against hd_config__rows (config_table.c): a member is a
  * scalar row, a section (some row's path continues below it), a special
- * (apps, sockudo's database / redis_pub_options), an ignored sockudo key
- * (one warning) or an error. Then the HERALD_* environment is applied, the
- * sockudo redis address and debug are folded in, apps inherit the global
- * limits they left out, and the apps are checked. Every allocation hangs off
+ * (apps, adapter.redis.url, sockudo's database / redis_pub_options), an
+ * ignored sockudo key (one warning) or an error. Then the HERALD_*
+ * environment is applied, the Redis address is resolved from its sources
+ * (config_redis.c) and debug is folded in, apps inherit the global limits
+ * they left out, and the apps are checked. Every allocation hangs off
  * cfg or the load context, so any error frees everything and leaves cfg
  * zeroed.
  *
@@ -42,6 +43,7 @@ static const struct {
     {"app_manager.array.apps", hd_config__parse_apps},
     {"database", hd_config__sockudo_database},
     {"adapter.redis.redis_pub_options", hd_config__sockudo_pub_options},
+    {"adapter.redis.url", hd_config__redis_url_key},
     {"cors.origins", parse_cors_origins},
     {"cors.origin", parse_cors_origins}, /* sockudo's name */
 };
@@ -197,10 +199,10 @@ void hd_config_defaults(hd_config *cfg)
 void hd_config__ctx_deinit(hd_cfg_ctx *ctx)
 {
     hd_free(ctx->app_set);
-    hd_free(ctx->db_redis_host);
-    hd_free(ctx->url_redis_host);
     ctx->app_set = NULL;
-    ctx->db_redis_host = ctx->url_redis_host = NULL;
+    hd_config__redis_addr_free(&ctx->redis_url);
+    hd_config__redis_addr_free(&ctx->redis_pub_url);
+    hd_config__redis_addr_free(&ctx->redis_db);
 }
 
 static int json_error(hd_cfg_ctx *ctx, const char *json, size_t len, const char *at, const char *what)
@@ -245,10 +247,10 @@ int hd_config_load_json(hd_config *cfg, const char *json, size_t len, char *cons
         err[0] = '\0';
     defaults_no_apps(cfg);
     int rc = json ? parse_root(&ctx, json, len) : hd_config__fail(&ctx, "no JSON text");
-    if (!rc) {
-        hd_config__sockudo_finish(&ctx);
+    if (!rc)
         rc = hd_config__apply_env(&ctx, env);
-    }
+    if (!rc)
+        rc = hd_config__redis_finish(&ctx, env);
     if (!rc) {
         finish_globals(&ctx);
         hd_config__apps_fallback(&ctx);

@@ -158,7 +158,17 @@ typedef struct hd_config {
         struct {
             char *host;   /* "127.0.0.1" */
             uint16_t port;/* 6379 */
-            char *prefix; /* "herald" */
+            char *password; /* "" = none (AUTH <password>; a URL may also give a user: AUTH <user> <password>) */
+            char *username; /* "" = none */
+            uint32_t db;  /* SELECT, 0 */
+            char *prefix; /* "herald": every key and pub/sub channel starts with it */
+            uint32_t node_timeout_ms;       /* 10000: a node silent this long is reaped */
+            uint32_t op_timeout_ms;         /* 2000: a cluster answer later than this counts as unavailable */
+            uint32_t connect_timeout_ms;    /* 2000 */
+            uint32_t reconnect_max_ms;      /* 5000: cap of the jittered reconnect back-off */
+            uint32_t queue_limit_mb;        /* 32: commands waiting for Redis; beyond, dropped and counted */
+            uint32_t unsubscribe_linger_ms; /* 2000: keep a channel's pub/sub subscription after its last local subscriber */
+            uint32_t reap_batch;            /* 256: channels of a dead node removed per script call */
         } redis;
     } adapter;
 

@@ -12,7 +12,11 @@
  * A HERALD_* variable that matches no key stops the load, like an unknown
  * key in the file: a mistyped HERALD_PROT would otherwise leave herald on
  * its default port with only a warning. The message suggests the closest
- * variable name.
+ * variable name. HERALD_ADAPTER_REDIS_URL is known here but read by
+ * config_redis.c, with REDIS_URL (which, without the HERALD_ prefix, is
+ * never refused). Global rows set here are recorded in ctx->env_set, apart
+ * from the file's ctx->set: the Redis address needs to know which layer
+ * gave a field.
  *
  * THREADING
  * ---------
@@ -31,10 +35,14 @@
 /* Variables herald's launcher may read itself (not config keys). */
 static const char *const env_reserved[] = {"HERALD_CONFIG", NULL};
 
-static const char *env_get(char *const *env, const char *name)
+/* Settings that are not table rows, read by their own code: the Redis URL
+ * (config_redis.c). Known names, and suggested for near misses. */
+static const char *const env_special[] = {"HERALD_ADAPTER_REDIS_URL", NULL};
+
+const char *hd_config__env_get(char *const *env, const char *name)
 {
     size_t n = strlen(name);
-    for (size_t i = 0; env[i]; i++)
+    for (size_t i = 0; env && env[i]; i++)
         if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
             return env[i] + n + 1;
     return NULL;
@@ -89,15 +97,25 @@ static const char *closest_name(const char *entry, size_t n)
                 best = row->env;
             }
         }
+    for (size_t i = 0; env_special[i]; i++)
+        if (distance(entry, n, env_special[i]) < best_d) {
+            best_d = distance(entry, n, env_special[i]);
+            best = env_special[i];
+        }
     return best;
+}
+
+static bool name_in_list(const char *const *list, const char *e, size_t n)
+{
+    for (size_t r = 0; list[r]; r++)
+        if (strlen(list[r]) == n && strncmp(list[r], e, n) == 0)
+            return true;
+    return false;
 }
 
 static bool reserved_name(const char *e, size_t n)
 {
-    for (size_t r = 0; env_reserved[r]; r++)
-        if (strlen(env_reserved[r]) == n && strncmp(env_reserved[r], e, n) == 0)
-            return true;
-    return false;
+    return name_in_list(env_reserved, e, n) || name_in_list(env_special, e, n);
 }
 
 static int refuse_unknown(hd_cfg_ctx *ctx, char *const *env)
@@ -125,7 +143,7 @@ static int refuse_unknown(hd_cfg_ctx *ctx, char *const *env)
 static int apply_table(hd_cfg_ctx *ctx, const hd_cfg_row *table, void *base, bool *set, char *const *env)
 {
     for (const hd_cfg_row *row = table; row->path; row++) {
-        const char *val = row->env ? env_get(env, row->env) : NULL;
+        const char *val = row->env ? hd_config__env_get(env, row->env) : NULL;
         if (!val)
             continue;
         char name[200];
@@ -144,7 +162,7 @@ static int apply_table(hd_cfg_ctx *ctx, const hd_cfg_row *table, void *base, boo
 static bool any_app_var(char *const *env)
 {
     for (const hd_cfg_row *row = hd_config__app_rows; row->path; row++)
-        if (row->env && env_get(env, row->env))
+        if (row->env && hd_config__env_get(env, row->env))
             return true;
     return false;
 }
@@ -156,7 +174,7 @@ int hd_config__apply_env(hd_cfg_ctx *ctx, char *const *env)
     int rc = refuse_unknown(ctx, env);
     if (rc)
         return rc;
-    rc = apply_table(ctx, hd_config__rows, ctx->cfg, ctx->set, env);
+    rc = apply_table(ctx, hd_config__rows, ctx->cfg, ctx->env_set, env);
     if (rc || !any_app_var(env))
         return rc;
     if (ctx->cfg->n_apps == 0)

@@ -64,9 +64,30 @@ typedef struct hd_cfg_row {
     const char *const *choices; /* HD_CFG_ENUM values, NULL-terminated */
     const char *alias_of;  /* this key is another name for that row's key */
     const char *why;       /* bool rows: explanation when the value is refused */
+    bool secret;           /* a password: no message ever shows its value */
     size_t fallback;       /* app rows: hd_config offset of the global default */
     hd_cfg_group group;    /* app rows */
 } hd_cfg_row;
+
+/* The fields of the Redis adapter's address, in the order config_redis.c
+ * resolves them. */
+typedef enum hd_cfg_redis_field {
+    HD_CFG_REDIS_HOST,
+    HD_CFG_REDIS_PORT,
+    HD_CFG_REDIS_USERNAME,
+    HD_CFG_REDIS_PASSWORD,
+    HD_CFG_REDIS_DB,
+    HD_CFG_REDIS_NFIELDS,
+} hd_cfg_redis_field;
+
+/* A Redis address from one source (config_redis.c): a URL gives every
+ * field (what it leaves out is the default), sockudo's database.redis the
+ * fields it names. The strings are owned. */
+typedef struct hd_cfg_redis_addr {
+    bool has[HD_CFG_REDIS_NFIELDS];
+    char *host, *username, *password;
+    uint32_t port, db;
+} hd_cfg_redis_addr;
 
 typedef struct hd_cfg_ignored {
     const char *name;    /* key inside an app */
@@ -87,14 +108,14 @@ typedef struct hd_cfg_ctx {
     hd_config *cfg;
     char *err;
     size_t errlen;
-    bool set[HD_CFG_MAX_ROWS];   /* global rows given by the file or env */
-    bool (*app_set)[HD_CFG_MAX_ROWS]; /* per app (n_apps entries) */
-    /* sockudo's redis address (config_sockudo.c); used when the file has no
-     * adapter.redis.host / port. The URL wins over database.redis. */
-    char *db_redis_host;         /* database.redis.host */
-    uint32_t db_redis_port;      /* database.redis.port, 0 = not given */
-    char *url_redis_host;        /* adapter.redis.redis_pub_options.url */
-    uint32_t url_redis_port;     /* 0 = not given */
+    bool set[HD_CFG_MAX_ROWS];     /* global rows given by the file */
+    bool env_set[HD_CFG_MAX_ROWS]; /* global rows given by the environment */
+    bool (*app_set)[HD_CFG_MAX_ROWS]; /* per app (n_apps entries), file or env */
+    /* The file's other ways of giving the Redis address; config_redis.c
+     * decides which source wins, field by field. */
+    hd_cfg_redis_addr redis_url;     /* adapter.redis.url */
+    hd_cfg_redis_addr redis_pub_url; /* adapter.redis.redis_pub_options.url (sockudo) */
+    hd_cfg_redis_addr redis_db;      /* database.redis.* (sockudo) */
     unsigned warnings;           /* "ignored: ..." lines logged */
 } hd_cfg_ctx;
 
@@ -126,6 +147,8 @@ void hd_config__free_strings(const hd_cfg_row *table, void *base);
 void hd_config__replace(char **slot, const char *s);
 /* Describe a JSON value for messages: "string \"abc\"", "number 1.5", ... */
 void hd_config__describe(const cJSON *v, char *out, size_t outlen);
+/* The same without the value, for secrets: "a string", "a number", ... */
+void hd_config__describe_kind(const cJSON *v, char *out, size_t outlen);
 /* Fail if obj has two members with the same name. */
 int hd_config__check_dupes(hd_cfg_ctx *ctx, const cJSON *obj, const char *path);
 
@@ -147,9 +170,23 @@ int hd_config__apps_validate(hd_cfg_ctx *ctx);
 /* config_sockudo.c: sockudo-only shapes mapped onto herald keys */
 int hd_config__sockudo_database(hd_cfg_ctx *ctx, const cJSON *v, const char *path);
 int hd_config__sockudo_pub_options(hd_cfg_ctx *ctx, const cJSON *v, const char *path);
-void hd_config__sockudo_finish(hd_cfg_ctx *ctx);
+
+/* config_redis.c: the Redis adapter's address */
+/* Parse redis://[[user]:password@]host[:port][/db] into *out (all fields
+ * set; what the URL leaves out is the default). name is what an error
+ * calls the key; the message never shows the URL (it may hold a password). */
+int hd_config__redis_url(hd_cfg_ctx *ctx, const char *url, const char *name, hd_cfg_redis_addr *out);
+/* The file's adapter.redis.url (a special member, see config.c). */
+int hd_config__redis_url_key(hd_cfg_ctx *ctx, const cJSON *v, const char *path);
+/* After the file and the HERALD_* env: pick each address field from the
+ * strongest source (HERALD_ADAPTER_REDIS_URL and REDIS_URL are read from
+ * env here; env may be NULL) and check the result. */
+int hd_config__redis_finish(hd_cfg_ctx *ctx, char *const *env);
+void hd_config__redis_addr_free(hd_cfg_redis_addr *a);
 
 /* config_env.c */
 int hd_config__apply_env(hd_cfg_ctx *ctx, char *const *env);
+/* The value of name in an environ-style array, or NULL (env may be NULL). */
+const char *hd_config__env_get(char *const *env, const char *name);
 
 #endif /* HD_CONFIG_INTERNAL_H */

@@ -1,13 +1,15 @@
-/* config_sockudo.c - sockudo's way of giving the Redis address, mapped onto
- * adapter.redis.host / port.
+/* config_sockudo.c - sockudo's ways of giving the Redis address:
+ * database.redis.* and adapter.redis.redis_pub_options.url.
  *
  * DESIGN
  * ------
- * sockudo takes the adapter's Redis address from database.redis.host/port,
- * or from adapter.redis.redis_pub_options.url when that is set (the URL
- * wins); its prefix is adapter.redis.prefix, which is herald's key too.
- * herald's own adapter.redis.host / port win over both. The rest of
- * database is ignored with one warning, like the other sockudo sections.
+ * sockudo takes the adapter's Redis address from database.redis (host,
+ * port, username, password, db), or from adapter.redis.redis_pub_options.url
+ * when that is set (the URL wins); its prefix is adapter.redis.prefix, which
+ * is herald's key too. This file only collects both into the load context;
+ * config_redis.c decides which source wins (herald's own keys and URL win
+ * over both). The rest of database, and every other redis_pub_options key,
+ * is ignored with one warning, like the other sockudo sections.
  *
  * THREADING
  * ---------
@@ -19,14 +21,20 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
-/* database.redis keys herald uses; they are stored in the load context. */
+/* database.redis keys herald uses, stored in ctx->redis_db; fields[] says
+ * which address field each row is. Bounds are adapter.redis.*'s. */
 static const hd_cfg_row db_rows[] = {
-    {.path = "host", .type = HD_CFG_STR, .offset = offsetof(hd_cfg_ctx, db_redis_host), .min = 1, .max = 255},
-    {.path = "port", .type = HD_CFG_U32, .offset = offsetof(hd_cfg_ctx, db_redis_port), .min = 1, .max = 65535},
+    {.path = "host", .type = HD_CFG_STR, .offset = offsetof(hd_cfg_redis_addr, host), .min = 1, .max = 255},
+    {.path = "port", .type = HD_CFG_U32, .offset = offsetof(hd_cfg_redis_addr, port), .min = 1, .max = 65535},
+    {.path = "username", .type = HD_CFG_STR, .offset = offsetof(hd_cfg_redis_addr, username), .max = 255},
+    {.path = "password", .type = HD_CFG_STR, .offset = offsetof(hd_cfg_redis_addr, password), .max = 1024,
+     .secret = true},
+    {.path = "db", .type = HD_CFG_U32, .offset = offsetof(hd_cfg_redis_addr, db), .max = 1000000},
     {0},
 };
+static const hd_cfg_redis_field db_fields[] = {HD_CFG_REDIS_HOST, HD_CFG_REDIS_PORT, HD_CFG_REDIS_USERNAME,
+                                               HD_CFG_REDIS_PASSWORD, HD_CFG_REDIS_DB};
 
 int hd_config__sockudo_database(hd_cfg_ctx *ctx, const cJSON *v, const char *path)
 {
@@ -38,78 +46,36 @@ int hd_config__sockudo_database(hd_cfg_ctx *ctx, const cJSON *v, const char *pat
         return hd_config__fail(ctx, "%s: expected an object, got %s", path, got);
     const cJSON *redis = cJSON_GetObjectItemCaseSensitive(v, "redis");
     bool used = false;
-    for (const hd_cfg_row *row = db_rows; cJSON_IsObject(redis) && row->path; row++) {
-        const cJSON *item = cJSON_GetObjectItemCaseSensitive(redis, row->path);
+    for (size_t i = 0; cJSON_IsObject(redis) && db_rows[i].path; i++) {
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(redis, db_rows[i].path);
         if (!item || cJSON_IsNull(item))
             continue;
         char name[64];
-        snprintf(name, sizeof name, "%s.redis.%s", path, row->path);
-        int rc = hd_config__set_json(ctx, row, ctx, item, name);
+        snprintf(name, sizeof name, "%s.redis.%s", path, db_rows[i].path);
+        int rc = hd_config__set_json(ctx, &db_rows[i], &ctx->redis_db, item, name);
         if (rc)
             return rc;
+        ctx->redis_db.has[db_fields[i]] = true;
         used = true;
     }
-    hd_config__warn_ignored(ctx, path, used ? "; database.redis.host/port are used as the redis adapter's address"
-                                            : NULL);
+    hd_config__warn_ignored(ctx, path,
+                            used ? "; database.redis.host/port/username/password/db are used as the redis adapter's "
+                                   "address"
+                                 : NULL);
     return 0;
 }
 
-/* host[:port] or [v6]:port, len bytes of s. */
-static int split_host_port(hd_cfg_ctx *ctx, const char *s, size_t len, const char *path)
+static int pub_url(hd_cfg_ctx *ctx, const cJSON *v, const char *path)
 {
-    const char *host = s, *port = NULL;
-    size_t hlen = len;
-    if (len && s[0] == '[') {
-        const char *close = memchr(s, ']', len);
-        host = s + 1;
-        hlen = close ? (size_t)(close - host) : 0;
-        port = close && close + 1 < s + len && close[1] == ':' ? close + 2 : NULL;
-    } else {
-        for (size_t i = len; i-- > 0;)
-            if (s[i] == ':') {
-                hlen = i;
-                port = s + i + 1;
-                break;
-            }
+    if (cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v)) {
+        char got[40];
+        hd_config__describe_kind(v, got, sizeof got);
+        return hd_config__fail(ctx, "%s: expected a string redis://[[user]:password@]host[:port][/db], got %s", path,
+                               got);
     }
-    char ptext[16] = "6379";
-    if (port)
-        snprintf(ptext, sizeof ptext, "%.*s", (int)(s + len - port), port);
-    uint64_t pv = 0;
-    if (!hlen || !hd_config__parse_uint(ptext, &pv) || pv < 1 || pv > 65535)
-        return hd_config__fail(ctx, "%s: cannot read host and port (1..65535) from the URL", path);
-    hd_free(ctx->url_redis_host);
-    ctx->url_redis_host = hd_strndup(host, hlen);
-    ctx->url_redis_port = (uint32_t)pv;
-    return 0;
-}
-
-/* redis://[user[:password]@]host[:port][/db] */
-static int parse_url(hd_cfg_ctx *ctx, const cJSON *v, const char *path)
-{
-    const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
-    if (!s || strncasecmp(s, "redis://", 8) != 0)
-        return hd_config__fail(ctx, "%s: expected redis://[user:password@]host[:port][/db] (rediss:// and unix "
-                                    "sockets are not supported by herald)", path);
-    const char *rest = s + 8;
-    size_t alen = strcspn(rest, "/?#");
-    const char *at = NULL;
-    for (size_t i = 0; i < alen; i++)
-        if (rest[i] == '@')
-            at = rest + i;
-    char what[300];
-    if (at) {
-        snprintf(what, sizeof what, "%s credentials", path);
-        hd_config__warn_ignored(ctx, what, NULL);
-    }
-    const char *hp = at ? at + 1 : rest;
-    int rc = split_host_port(ctx, hp, (size_t)(rest + alen - hp), path);
-    const char *db = rest + alen;
-    if (!rc && db[0] == '/' && db[1] && strcmp(db, "/0") != 0) {
-        snprintf(what, sizeof what, "%s database number", path);
-        hd_config__warn_ignored(ctx, what, NULL);
-    }
-    return rc;
+    return hd_config__redis_url(ctx, v->valuestring, path, &ctx->redis_pub_url);
 }
 
 int hd_config__sockudo_pub_options(hd_cfg_ctx *ctx, const cJSON *v, const char *path)
@@ -125,23 +91,9 @@ int hd_config__sockudo_pub_options(hd_cfg_ctx *ctx, const cJSON *v, const char *
         char p[256];
         hd_config__join(p, sizeof p, path, m->string);
         if (strcmp(m->string, "url") == 0)
-            rc = parse_url(ctx, m, p);
+            rc = pub_url(ctx, m, p);
         else
             hd_config__warn_ignored(ctx, p, NULL);
     }
     return rc;
-}
-
-void hd_config__sockudo_finish(hd_cfg_ctx *ctx)
-{
-    hd_config *cfg = ctx->cfg;
-    const hd_cfg_row *host = hd_config__row("adapter.redis.host");
-    const hd_cfg_row *port = hd_config__row("adapter.redis.port");
-    hd_assert(host && port);
-    const char *h = ctx->url_redis_host ? ctx->url_redis_host : ctx->db_redis_host;
-    uint32_t p = ctx->url_redis_host ? ctx->url_redis_port : ctx->db_redis_port;
-    if (h && !ctx->set[hd_config__row_index(hd_config__rows, host)])
-        hd_config__replace(&cfg->adapter.redis.host, h);
-    if (p && !ctx->set[hd_config__row_index(hd_config__rows, port)])
-        cfg->adapter.redis.port = (uint16_t)p;
 }

@@ -29,6 +29,8 @@
     {.path = p, .env = e, .type = HD_CFG_U32, .offset = CFG(f), .min = lo, .max = hi, .def = d}
 #define STR_ROW(p, e, f, lo, hi, d) \
     {.path = p, .env = e, .type = HD_CFG_STR, .offset = CFG(f), .min = lo, .max = hi, .def_str = d}
+#define SECRET_ROW(p, e, f, lo, hi) \
+    {.path = p, .env = e, .type = HD_CFG_STR, .offset = CFG(f), .min = lo, .max = hi, .def_str = "", .secret = true}
 #define ENUM_ROW(p, e, off, ch, d) \
     {.path = p, .env = e, .type = HD_CFG_ENUM, .offset = off, .choices = ch, .def_str = d}
 
@@ -112,7 +114,7 @@ const hd_cfg_row hd_config__rows[] = {
     BOOL_ROW("ssl.enabled", "HERALD_SSL_ENABLED", ssl.enabled, 0),
     STR_ROW("ssl.cert_path", "HERALD_SSL_CERT_PATH", ssl.cert_path, 0, 4096, ""),
     STR_ROW("ssl.key_path", "HERALD_SSL_KEY_PATH", ssl.key_path, 0, 4096, ""),
-    STR_ROW("ssl.passphrase", "HERALD_SSL_PASSPHRASE", ssl.passphrase, 0, 4096, ""),
+    SECRET_ROW("ssl.passphrase", "HERALD_SSL_PASSPHRASE", ssl.passphrase, 0, 4096),
 
     BOOL_ROW("cleanup.async_enabled", "HERALD_CLEANUP_ASYNC_ENABLED", cleanup.async_enabled, 1),
     {.path = "cleanup.fallback_to_sync", .env = "HERALD_CLEANUP_FALLBACK_TO_SYNC", .type = HD_CFG_BOOL,
@@ -126,10 +128,31 @@ const hd_cfg_row hd_config__rows[] = {
     U32_ROW("cleanup.max_retry_attempts", "HERALD_CLEANUP_MAX_RETRY_ATTEMPTS", cleanup.max_retry_attempts, 0, 10, 2),
     U32_ROW("cleanup.stuck_worker_ms", "HERALD_CLEANUP_STUCK_WORKER_MS", cleanup.stuck_worker_ms, 100, 600000, 5000),
 
+    /* The Redis adapter. The address (host, port, username, password, db)
+     * may also come from a URL or from sockudo's keys: config_redis.c
+     * decides, field by field, which source wins. */
     ENUM_ROW("adapter.driver", "HERALD_ADAPTER_DRIVER", CFG(adapter.driver), adapter_drivers, "local"),
     STR_ROW("adapter.redis.host", "HERALD_ADAPTER_REDIS_HOST", adapter.redis.host, 1, 255, "127.0.0.1"),
     U16_ROW("adapter.redis.port", "HERALD_ADAPTER_REDIS_PORT", adapter.redis.port, 1, 65535, 6379),
+    STR_ROW("adapter.redis.username", "HERALD_ADAPTER_REDIS_USERNAME", adapter.redis.username, 0, 255, ""),
+    SECRET_ROW("adapter.redis.password", "HERALD_ADAPTER_REDIS_PASSWORD", adapter.redis.password, 0, 1024),
+    /* Redis' own limit is its "databases" setting (16 by default), which
+     * only the server knows: SELECT refuses a number past it */
+    U32_ROW("adapter.redis.db", "HERALD_ADAPTER_REDIS_DB", adapter.redis.db, 0, 1000000, 0),
     STR_ROW("adapter.redis.prefix", "HERALD_ADAPTER_REDIS_PREFIX", adapter.redis.prefix, 0, 255, "herald"),
+    U32_ROW("adapter.redis.node_timeout_ms", "HERALD_ADAPTER_REDIS_NODE_TIMEOUT_MS", adapter.redis.node_timeout_ms,
+            3000, 60000, 10000),
+    U32_ROW("adapter.redis.op_timeout_ms", "HERALD_ADAPTER_REDIS_OP_TIMEOUT_MS", adapter.redis.op_timeout_ms, 100,
+            60000, 2000),
+    U32_ROW("adapter.redis.connect_timeout_ms", "HERALD_ADAPTER_REDIS_CONNECT_TIMEOUT_MS",
+            adapter.redis.connect_timeout_ms, 100, 60000, 2000),
+    U32_ROW("adapter.redis.reconnect_max_ms", "HERALD_ADAPTER_REDIS_RECONNECT_MAX_MS", adapter.redis.reconnect_max_ms,
+            100, 600000, 5000),
+    U32_ROW("adapter.redis.queue_limit_mb", "HERALD_ADAPTER_REDIS_QUEUE_LIMIT_MB", adapter.redis.queue_limit_mb, 1,
+            4096, 32),
+    U32_ROW("adapter.redis.unsubscribe_linger_ms", "HERALD_ADAPTER_REDIS_UNSUBSCRIBE_LINGER_MS",
+            adapter.redis.unsubscribe_linger_ms, 0, 600000, 2000),
+    U32_ROW("adapter.redis.reap_batch", "HERALD_ADAPTER_REDIS_REAP_BATCH", adapter.redis.reap_batch, 1, 10000, 256),
 
     BOOL_ROW("webhooks.batching.enabled", "HERALD_WEBHOOKS_BATCHING_ENABLED", webhooks.batching_enabled, 1),
     U32_ROW("webhooks.batching.duration", "HERALD_WEBHOOKS_BATCHING_DURATION", webhooks.batching_duration_ms, 1, 60000,
@@ -203,7 +226,8 @@ const hd_cfg_row hd_config__app_rows[] = {
 
 /* sockudo keys herald accepts with one warning each (full paths). A whole
  * section listed here is skipped without looking inside. database and
- * adapter.redis.redis_pub_options are handled in config_sockudo.c. */
+ * adapter.redis.redis_pub_options are handled in config_sockudo.c,
+ * adapter.redis.url in config_redis.c. */
 const char *const hd_config__ignored[] = {
     "ably_compat", "ai_transport", "annotations", "cache", "cluster_health",
     "connection_recovery", "cors.credentials", "cors.methods", "cors.allowed_headers", "database_pooling", "delta_compression", "echo_control",

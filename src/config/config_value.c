@@ -6,7 +6,9 @@
  * value to an integer, a bool or a string, then one checker per kind applies
  * the row's bounds and writes the error, which always names the key (the
  * JSON path, or the variable and its path) and what is allowed. Integer
- * keys accept numeric strings ("100000"), as sockudo files use them.
+ * keys accept numeric strings ("100000"), as sockudo files use them. A
+ * secret row's value (a password) never appears in a message: only its kind
+ * or its length.
  *
  * THREADING
  * ---------
@@ -86,6 +88,17 @@ void hd_config__describe(const cJSON *v, char *out, size_t outlen)
         snprintf(out, outlen, "an array");
     else
         snprintf(out, outlen, "an object");
+}
+
+void hd_config__describe_kind(const cJSON *v, char *out, size_t outlen)
+{
+    const char *kind = cJSON_IsString(v)   ? "a string"
+                       : cJSON_IsNumber(v) ? "a number"
+                       : cJSON_IsBool(v)   ? "a boolean"
+                       : cJSON_IsNull(v)   ? "null"
+                       : cJSON_IsArray(v)  ? "an array"
+                                           : "an object";
+    snprintf(out, outlen, "%s", kind);
 }
 
 int hd_config__check_dupes(hd_cfg_ctx *ctx, const cJSON *obj, const char *path)
@@ -234,7 +247,10 @@ int hd_config__set_json(hd_cfg_ctx *ctx, const hd_cfg_row *row, void *base, cons
     case HD_CFG_STR:
     case HD_CFG_ENUM:
         if (!cJSON_IsString(v)) {
-            hd_config__describe(v, shown, sizeof shown);
+            if (row->secret)
+                hd_config__describe_kind(v, shown, sizeof shown);
+            else
+                hd_config__describe(v, shown, sizeof shown);
             return hd_config__fail(ctx, "%s: expected a string, got %s", name, shown);
         }
         return check_string(ctx, row, base, v->valuestring, name);

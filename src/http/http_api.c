@@ -89,6 +89,22 @@ void hd_http__begin(hd_http_response *res, int status)
     body_reset(&res->body);
 }
 
+void hd_http_api_finish(hd_http_response *res, const hd_ad_reply *r)
+{
+    res->pending = false;
+    if (res->finish)
+        res->finish(res, r);
+    hd_free(res->read_arg);
+    res->read_arg = NULL;
+}
+
+void hd_http_response_deinit(hd_http_response *res)
+{
+    hd_buf_deinit(&res->body);
+    hd_free(res->read_arg);
+    res->read_arg = NULL;
+}
+
 void hd_http__reply(hd_http_response *res, int status, const char *json)
 {
     hd_http__begin(res, status);

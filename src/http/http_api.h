@@ -35,7 +35,21 @@ typedef struct hd_http_response {
     int status;   /* 200, 400, ... */
     hd_buf body;  /* JSON text; errors are {"error":"..."} */
     unsigned retry_after_s; /* > 0: send "Retry-After: <n>" (429 from http_limits.c); 0 = no header */
+    /* Set by a handler whose answer is the cluster's (a cluster adapter
+     * answers later): the caller asks the adapter for read_what / read_arg
+     * of read_app and, with the reply, calls hd_http_api_finish(). */
+    bool pending;
+    hd_app *read_app;
+    enum hd_ad_read read_what;
+    char *read_arg;    /* heap; freed by hd_http_api_finish or hd_http_response_deinit */
+    unsigned read_info; /* the request's info flags, for finish */
+    void (*finish)(struct hd_http_response *res, const hd_ad_reply *r);
 } hd_http_response;
+
+/* Fill a pending response from the adapter's reply (status and body). */
+void hd_http_api_finish(hd_http_response *res, const hd_ad_reply *r);
+/* Free what a response holds (its body, a pending read's argument). */
+void hd_http_response_deinit(hd_http_response *res);
 
 /* Route and answer one request. res->body must be initialised by the caller. */
 void hd_http_api_handle(hd_server *srv, const hd_http_request *req, hd_http_response *res);

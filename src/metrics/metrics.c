@@ -72,19 +72,6 @@ struct hd_metrics {
     conn conns[MAX_CONNS];
 };
 
-void hd_metrics_family(hd_buf *out, const char *name, const char *type, const char *help)
-{
-    hd_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-void hd_metrics_sample(hd_buf *out, const char *name, const char *labels, double value)
-{
-    if (labels && *labels)
-        hd_buf_printf(out, "%s{%s} %.17g\n", name, labels, value);
-    else
-        hd_buf_printf(out, "%s %.17g\n", name, value);
-}
-
 static void conn_close(conn *c)
 {
     close(c->fd);

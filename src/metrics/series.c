@@ -1,11 +1,16 @@
 /* series.c - fixed label sets and buckets of herald's series (series.h).
  *
- * THREADING: pure functions and constant tables; any thread.
+ * THREADING: pure functions and constant tables (the close-code labels
+ * are written once, under pthread_once); any thread.
  */
 #include "series.h"
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "protocol/protocol.h"
 
 /* ---- close codes ---- */
 
@@ -14,13 +19,24 @@
  * what stands for "no code" (1005: a close frame without one; 1006: no
  * close frame at all, the connection dropped). */
 static const uint16_t close_codes[HD_SERIES_CLOSE_SLOTS - 1] = {
-    1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1011,
-    4001, 4003, 4004, 4005, 4007, 4009, 4100, 4200, 4201,
+    HD_CLOSE_NORMAL,          HD_CLOSE_GOING_AWAY,     HD_CLOSE_PROTOCOL_ERROR, HD_CLOSE_UNSUPPORTED_DATA,
+    HD_CLOSE_NO_STATUS,       HD_CLOSE_ABNORMAL,       HD_CLOSE_INVALID_PAYLOAD, HD_CLOSE_POLICY_VIOLATION,
+    HD_CLOSE_MESSAGE_TOO_BIG, HD_CLOSE_INTERNAL_ERROR, HD_CLOSE_APP_NOT_FOUND,  HD_CLOSE_APP_DISABLED,
+    HD_CLOSE_APP_OVER_QUOTA,  HD_CLOSE_PATH_NOT_FOUND, HD_CLOSE_BAD_PROTOCOL,   HD_CLOSE_UNAUTHORIZED,
+    HD_CLOSE_OVER_CAPACITY,   HD_CLOSE_SHUTTING_DOWN,  HD_CLOSE_PONG_TIMEOUT,
 };
-static const char *const close_labels[HD_SERIES_CLOSE_SLOTS] = {
-    "1000", "1001", "1002", "1003", "1005", "1006", "1007", "1008", "1009", "1011",
-    "4001", "4003", "4004", "4005", "4007", "4009", "4100", "4200", "4201", "other",
-};
+
+/* A slot's label is its code in decimal, written once from close_codes so
+ * that the two cannot disagree. */
+static char close_labels[HD_SERIES_CLOSE_SLOTS][8];
+static pthread_once_t close_labels_once = PTHREAD_ONCE_INIT;
+
+static void close_labels_fill(void)
+{
+    for (unsigned i = 0; i < HD_SERIES_CLOSE_SLOTS - 1; i++)
+        snprintf(close_labels[i], sizeof close_labels[i], "%u", (unsigned)close_codes[i]);
+    snprintf(close_labels[HD_SERIES_CLOSE_SLOTS - 1], sizeof close_labels[0], "other");
+}
 
 unsigned hd_series_close_slot(unsigned code)
 {
@@ -32,7 +48,8 @@ unsigned hd_series_close_slot(unsigned code)
 
 const char *hd_series_close_label(unsigned slot)
 {
-    return slot < HD_SERIES_CLOSE_SLOTS ? close_labels[slot] : close_labels[HD_SERIES_CLOSE_SLOTS - 1];
+    pthread_once(&close_labels_once, close_labels_fill);
+    return close_labels[slot < HD_SERIES_CLOSE_SLOTS ? slot : HD_SERIES_CLOSE_SLOTS - 1];
 }
 
 /* ---- inbound message kinds ---- */

@@ -18,8 +18,7 @@
 
 #include "common/common.h"
 
-#define USER_PREFIX "#server-to-user-"
-#define USER_PREFIX_LEN (sizeof USER_PREFIX - 1)
+#define USER_PREFIX_LEN (sizeof HD_USER_CHANNEL_PREFIX - 1)
 #define USER_ID_MAX 128
 #define SOCKET_ID_PART_MAX 20
 
@@ -75,7 +74,7 @@ int hd_channel_classify(const char *name, size_t len, size_t max_len, hd_channel
     if (len > max_len)
         return HD_ELIMIT;
     if (name[0] == '#') {
-        if (!has_prefix(name, len, USER_PREFIX))
+        if (!has_prefix(name, len, HD_USER_CHANNEL_PREFIX))
             return HD_EINVAL;
         if (!hd_user_id_valid(name + USER_PREFIX_LEN, len - USER_PREFIX_LEN))
             return HD_EINVAL;
@@ -97,7 +96,7 @@ bool hd_channel_needs_auth(hd_channel_kind kind)
 
 const char *hd_channel_user_id(const char *name)
 {
-    if (!name || strncmp(name, USER_PREFIX, USER_PREFIX_LEN) != 0)
+    if (!name || strncmp(name, HD_USER_CHANNEL_PREFIX, USER_PREFIX_LEN) != 0)
         return NULL;
     return name + USER_PREFIX_LEN;
 }

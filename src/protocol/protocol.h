@@ -49,7 +49,8 @@ bool hd_channel_needs_auth(hd_channel_kind kind);
  * when name does not start with "#server-to-user-". Does not validate. */
 const char *hd_channel_user_id(const char *name);
 
-/* socket_id: ^\d+\.\d+$ (each part 1..20 digits). */
+/* socket_id: ^\d+\.\d+$ (each part 1..20 digits). Room for one, NUL included. */
+#define HD_SOCKET_ID_MAX 48
 bool hd_socket_id_valid(const char *s, size_t len);
 
 /* User ids (§11): 1..128 bytes of [-a-zA-Z0-9_=@,.;]. */
@@ -150,8 +151,18 @@ size_t hd_http_string_to_sign(const char *method, const char *path, const hd_par
 
 /* Pusher close and error codes (4000-4099: do not reconnect as is;
  * 4100-4199: reconnect after a back-off; 4200-4299: reconnect at once),
- * and the RFC 6455 codes herald uses. */
+ * and the RFC 6455 codes herald uses or counts (NO_STATUS and ABNORMAL are
+ * never sent: they stand for a close frame without a code and for no close
+ * frame at all, RFC 6455 §7.4.1). */
 enum hd_close_code {
+    HD_CLOSE_NORMAL = 1000,
+    HD_CLOSE_GOING_AWAY = 1001,
+    HD_CLOSE_PROTOCOL_ERROR = 1002,
+    HD_CLOSE_UNSUPPORTED_DATA = 1003,
+    HD_CLOSE_NO_STATUS = 1005,
+    HD_CLOSE_ABNORMAL = 1006,
+    HD_CLOSE_INVALID_PAYLOAD = 1007,
+    HD_CLOSE_POLICY_VIOLATION = 1008,
     HD_CLOSE_MESSAGE_TOO_BIG = 1009,
     HD_CLOSE_INTERNAL_ERROR = 1011,
     HD_CLOSE_APP_NOT_FOUND = 4001,
@@ -166,5 +177,45 @@ enum hd_close_code {
     HD_ERROR_CLIENT_EVENT_RATE = 4301,
     HD_ERROR_WATCHLIST_LIMIT = 4302,
 };
+
+/* ---- frames (frame.c): every Pusher event herald sends is built here ---- */
+
+/* The prefix of a signed-in user's channel; #watch- of a watched user's. */
+#define HD_USER_CHANNEL_PREFIX "#server-to-user-"
+#define HD_WATCH_CHANNEL_PREFIX "#watch-"
+
+struct hd_buf;
+/* {"event":event,"channel":channel,"data":<data as a JSON string>};
+ * channel NULL and data NULL are left out. */
+void hd_frame_event(struct hd_buf *out, const char *event, const char *channel, const char *data,
+                    size_t data_len);
+/* pusher_internal:member_added (with user_info, or without when NULL) /
+ * member_removed (user_id only): the raw JSON texts are copied as they are. */
+void hd_frame_member(struct hd_buf *out, bool added, const char *channel, const char *user_id_json,
+                     const char *user_info_json);
+/* pusher_internal:watchlist_events with one online / offline user. */
+void hd_frame_watchlist(struct hd_buf *out, bool online, const char *user_id);
+/* pusher_internal:subscription_count. */
+void hd_frame_subscription_count(struct hd_buf *out, const char *channel, uint32_t count);
+/* pusher:error {"code":code (0 = null),"message":message}. */
+void hd_frame_error(struct hd_buf *out, int code, const char *message);
+/* pusher:subscription_error {"type","error","status"} (an object, not a string). */
+void hd_frame_subscription_error(struct hd_buf *out, const char *channel, const char *type, const char *error,
+                                 int status);
+/* pusher:cache_miss. */
+void hd_frame_cache_miss(struct hd_buf *out, const char *channel);
+
+/* pusher:connection_established {"socket_id","activity_timeout"} (data as a JSON string). */
+void hd_frame_connection_established(struct hd_buf *out, const char *socket_id, uint32_t activity_timeout);
+/* pusher:ping / pusher:pong with data "{}". */
+void hd_frame_ping(struct hd_buf *out);
+void hd_frame_pong(struct hd_buf *out);
+/* pusher:signin_success {"user_data":<user_data as a JSON string>} (an object). */
+void hd_frame_signin_success(struct hd_buf *out, const char *user_data);
+/* A client event relayed to the channel: data_json is the client's data as
+ * raw JSON (copied as it is); user_id (presence, else NULL) goes out as a
+ * JSON string (§4.4). */
+void hd_frame_client_event(struct hd_buf *out, const char *event, const char *channel, const char *data_json,
+                           const char *user_id);
 
 #endif /* HD_PROTOCOL_H */

@@ -26,6 +26,7 @@
  */
 #include <string.h>
 
+#include "metrics/metrics.h"
 #include "webhooks_internal.h"
 
 /* ---- libcurl and the senders ---- */
@@ -60,18 +61,6 @@ static bool pool_start(hd_webhooks *wh)
 }
 
 /* ---- endpoints ---- */
-
-static void label_escape(hd_buf *b, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            hd_buf_append(b, "\\", 1);
-        if (*s == '\n')
-            hd_buf_puts(b, "\\n");
-        else
-            hd_buf_append(b, s, 1);
-    }
-}
 
 static void conf_chain_free(const hd_wh_ep_conf *c)
 {
@@ -112,11 +101,9 @@ static hd_wh_endpoint *endpoint_new(hd_webhooks *wh, unsigned app, const char *a
     hd_buf_init(&ep->body);
     hd_buf l;
     hd_buf_init(&l);
-    hd_buf_puts(&l, "app=\"");
-    label_escape(&l, app_id);
-    hd_buf_puts(&l, "\",url=\"");
-    label_escape(&l, url);
-    hd_buf_puts(&l, "\"");
+    hd_metrics_label(&l, "app", app_id);
+    hd_buf_append(&l, ",", 1);
+    hd_metrics_label(&l, "url", url);
     ep->labels = hd_buf_steal(&l, NULL);
     if (hd_webhooks__endpoint_init(ep) != 0) {
         hd_log(HD_LOG_ERR, "webhooks", "%s (app %s): libcurl could not set up the endpoint: it is skipped", url,

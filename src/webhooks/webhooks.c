@@ -178,6 +178,37 @@ void hd_webhooks_member_removed(hd_webhooks *wh, unsigned app, const char *chann
         report_state(wh, app, channel, user_id, false);
 }
 
+/* The cluster (Redis adapter) already held vacates and removals and
+ * confirmed them against its own state, and decided each crossing once
+ * for every node: the event goes out as it is, with no local hold. */
+void hd_webhooks_decided(hd_webhooks *wh, unsigned app, const char *event, const char *channel, const char *user_id)
+{
+    static const struct {
+        const char *name;
+        hd_wh_type type;
+        bool member;
+    } kinds[] = {
+        {"channel_occupied", HD_WH_CHANNEL_OCCUPIED, false},
+        {"channel_vacated", HD_WH_CHANNEL_VACATED, false},
+        {"member_added", HD_WH_MEMBER_ADDED, true},
+        {"member_removed", HD_WH_MEMBER_REMOVED, true},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (strcmp(event, kinds[i].name) != 0)
+            continue;
+        if ((kinds[i].member && !user_id) || !app_wants(wh, app, kinds[i].type, channel))
+            return;
+        hd_buf b;
+        hd_buf_init(&b);
+        hd_webhooks__event_simple(&b, kinds[i].type, channel, kinds[i].member ? user_id : NULL);
+        hd_webhooks__emit(wh, app, kinds[i].type, channel, &b);
+        hd_buf_deinit(&b);
+        return;
+    }
+    if (strcmp(event, "cache_miss") == 0)
+        hd_webhooks_cache_miss(wh, app, channel);
+}
+
 void hd_webhooks_client_event(hd_webhooks *wh, unsigned app, const char *channel, const char *event,
                               const char *data_json, const char *socket_id, const char *user_id)
 {

@@ -87,6 +87,10 @@ void hd_webhooks_member_removed(hd_webhooks *wh, unsigned app, const char *chann
 void hd_webhooks_client_event(hd_webhooks *wh, unsigned app, const char *channel, const char *event,
                               const char *data_json, const char *socket_id, const char *user_id);
 void hd_webhooks_cache_miss(hd_webhooks *wh, unsigned app, const char *channel);
+/* A transition the cluster decided, held and confirmed (Redis adapter):
+ * sent as is. event: channel_occupied, channel_vacated, member_added,
+ * member_removed (user_id required) or cache_miss. */
+void hd_webhooks_decided(hd_webhooks *wh, unsigned app, const char *event, const char *channel, const char *user_id);
 void hd_webhooks_subscription_count(hd_webhooks *wh, unsigned app, const char *channel, uint32_t count);
 
 #endif /* HD_WEBHOOKS_H */

@@ -283,6 +283,110 @@ static void test_concurrent_join_leave(void)
     hd_registry_destroy(r);
 }
 
+/* A node's absolute state of one user, as the Redis adapter asserts it. */
+static void test_member_sockets(void)
+{
+    hd_registry *r = hd_registry_create(1);
+    const char *name = "presence-sockets";
+    hd_channel *ch = hd_registry_acquire(r, name, strlen(name), true);
+    hd_channel_ref(r, ch);
+    hd_member a = member("7", "7", "{\"n\":1}"), b = member("x", "\"x\"", NULL);
+    hd_join_result jr;
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, &a, 0, NULL, &jr), 0);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, &a, 0, NULL, &jr), 0);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, &b, 0, NULL, &jr), 0);
+    hd_buf id, info;
+    hd_buf_init(&id);
+    hd_buf_init(&info);
+    uint32_t n = 99;
+    CU_ASSERT_TRUE(hd_channel_member_sockets(ch, "7", 1, &n, &id, &info));
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_STRING_EQUAL(id.data, "7");
+    CU_ASSERT_STRING_EQUAL(info.data, "{\"n\":1}");
+    id.len = info.len = 0;
+    CU_ASSERT_TRUE(hd_channel_member_sockets(ch, "x", 1, &n, &id, &info));
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_STRING_EQUAL(id.data, "\"x\"");
+    CU_ASSERT_EQUAL(info.len, 0); /* no user_info: nothing appended */
+    CU_ASSERT_FALSE(hd_channel_member_sockets(ch, "nobody", 6, &n, NULL, NULL));
+    CU_ASSERT_EQUAL(n, 0);
+    hd_leave_result lr;
+    hd_channel_leave(ch, 0, "7", 1, &lr);
+    CU_ASSERT_TRUE(hd_channel_member_sockets(ch, "7", 1, &n, NULL, NULL));
+    CU_ASSERT_EQUAL(n, 1);
+    hd_buf snap;
+    hd_buf_init(&snap);
+    hd_channel_presence_json(ch, &snap);
+    CU_ASSERT_PTR_NOT_NULL(strstr(snap.data, "\"count\":2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(snap.data, "\"7\":{\"n\":1}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(snap.data, "\"x\":null"));
+    hd_channel_leave(ch, 0, "7", 1, &lr);
+    hd_channel_leave(ch, 0, "x", 1, &lr);
+    CU_ASSERT_TRUE(lr.vacated);
+    snap.len = 0;
+    hd_channel_presence_json(ch, &snap);
+    CU_ASSERT_STRING_EQUAL(snap.data, "{\"presence\":{\"ids\":[],\"hash\":{},\"count\":0}}");
+    hd_buf_deinit(&snap);
+    hd_buf_deinit(&id);
+    hd_buf_deinit(&info);
+    hd_registry_release(r, ch);
+    hd_registry_release(r, ch);
+    hd_registry_destroy(r);
+}
+
+typedef struct visit_log {
+    hd_channel *ch;
+    unsigned calls;
+    uint32_t sockets_of_7, sockets_of_x;
+    bool info_of_7_ok, x_without_info, lock_free;
+} visit_log;
+
+/* Records what it saw; takes the channel lock itself (through a count) to
+ * show that no channel lock is held during the callback. */
+static void visit_member(const hd_member *m, uint32_t sockets, void *arg)
+{
+    visit_log *v = arg;
+    v->calls++;
+    uint32_t subs = 0;
+    hd_channel_counts(v->ch, &subs, NULL);
+    v->lock_free = subs == 3;
+    if (strcmp(m->user_key, "7") == 0) {
+        v->sockets_of_7 = sockets;
+        v->info_of_7_ok = m->user_info_json && strcmp(m->user_info_json, "{\"n\":1}") == 0 &&
+                          m->user_info_json_len == 7 && strcmp(m->user_id_json, "7") == 0;
+    } else if (strcmp(m->user_key, "x") == 0) {
+        v->sockets_of_x = sockets;
+        v->x_without_info = m->user_info_json == NULL && strcmp(m->user_id_json, "\"x\"") == 0;
+    }
+}
+
+static void test_foreach_member(void)
+{
+    hd_registry *r = hd_registry_create(1);
+    const char *name = "presence-visit";
+    hd_channel *ch = hd_registry_acquire(r, name, strlen(name), true);
+    hd_member a = member("7", "7", "{\"n\":1}"), b = member("x", "\"x\"", NULL);
+    hd_join_result jr;
+    visit_log v = {.ch = ch};
+    hd_channel_foreach_member(ch, visit_member, &v); /* no members: no call */
+    CU_ASSERT_EQUAL(v.calls, 0);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, &a, 0, NULL, &jr), 0);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, &a, 0, NULL, &jr), 0);
+    CU_ASSERT_EQUAL(hd_channel_join(ch, 0, &b, 0, NULL, &jr), 0);
+    hd_channel_foreach_member(ch, visit_member, &v);
+    CU_ASSERT_EQUAL(v.calls, 2);
+    CU_ASSERT_EQUAL(v.sockets_of_7, 2);
+    CU_ASSERT_EQUAL(v.sockets_of_x, 1);
+    CU_ASSERT_TRUE(v.info_of_7_ok);
+    CU_ASSERT_TRUE(v.x_without_info);
+    CU_ASSERT_TRUE(v.lock_free);
+    hd_leave_req reqs[3] = {{0, "7", 1}, {0, "7", 1}, {0, "x", 1}};
+    hd_leave_result res[3];
+    hd_channel_leave_many(ch, reqs, 3, res);
+    hd_registry_release(r, ch);
+    hd_registry_destroy(r);
+}
+
 void hd_test_suite_channels(void)
 {
     CU_pSuite s = CU_add_suite("channels", NULL, NULL);
@@ -293,4 +397,6 @@ void hd_test_suite_channels(void)
     CU_add_test(s, "foreach occupied with prefix", test_foreach_prefix);
     CU_add_test(s, "census: channels by type, presence members", test_census);
     CU_add_test(s, "concurrent join/leave from several threads", test_concurrent_join_leave);
+    CU_add_test(s, "member_sockets and presence_json: one user's node state", test_member_sockets);
+    CU_add_test(s, "foreach_member: copies, callback without the lock", test_foreach_member);
 }

@@ -137,6 +137,16 @@ static void check_default_globals(const hd_config *cfg)
     CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "127.0.0.1");
     CU_ASSERT_EQUAL(c.adapter.redis.port, 6379);
     CU_ASSERT_STRING_EQUAL(c.adapter.redis.prefix, "herald");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.username, "");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "");
+    CU_ASSERT_EQUAL(c.adapter.redis.db, 0);
+    CU_ASSERT_EQUAL(c.adapter.redis.node_timeout_ms, 10000);
+    CU_ASSERT_EQUAL(c.adapter.redis.op_timeout_ms, 2000);
+    CU_ASSERT_EQUAL(c.adapter.redis.connect_timeout_ms, 2000);
+    CU_ASSERT_EQUAL(c.adapter.redis.reconnect_max_ms, 5000);
+    CU_ASSERT_EQUAL(c.adapter.redis.queue_limit_mb, 32);
+    CU_ASSERT_EQUAL(c.adapter.redis.unsubscribe_linger_ms, 2000);
+    CU_ASSERT_EQUAL(c.adapter.redis.reap_batch, 256);
     CU_ASSERT_TRUE(c.webhooks.batching_enabled);
     CU_ASSERT_EQUAL(c.webhooks.batching_duration_ms, 50);
     CU_ASSERT_EQUAL(c.webhooks.vacate_delay_ms, 3000);
@@ -703,35 +713,415 @@ static void test_several_apps(void)
     hd_config_free(&c);
 }
 
+/* sockudo's ways of giving the address: database.redis and
+ * redis_pub_options.url (the URL wins, herald's keys win over both). */
 static void test_redis_address(void)
 {
     hd_config c;
     capture_begin();
-    int rc = load(&c, "{'database':{'redis':{'host':'db-redis','port':6390}},'adapter':{'driver':'redis',"
+    int rc = load(&c, "{'database':{'redis':{'host':'db-redis','port':6390,'password':'dbpw','db':4}},"
+                      "'adapter':{'driver':'redis',"
                       "'redis':{'redis_pub_options':{'url':'redis://u:pw@url-redis:6391/2'}}}," APP1 "}",
                   NULL);
     char *log = capture_end();
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "url-redis"); /* the URL wins, as in sockudo */
     CU_ASSERT_EQUAL(c.adapter.redis.port, 6391);
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "ignored: adapter.redis.redis_pub_options.url credentials"));
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.username, "u");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "pw"); /* not database.redis.password */
+    CU_ASSERT_EQUAL(c.adapter.redis.db, 2);
+    CU_ASSERT_PTR_NULL(strstr(log, "credentials")); /* used now, no warning */
+    CU_ASSERT_PTR_NULL(strstr(log, "pw"));
     hd_free(log);
     hd_config_free(&c);
-    rc = load(&c, "{'database':{'redis':{'host':'db-redis'}},'adapter':{'redis':{'host':'mine','port':1}}," APP1 "}",
+
+    /* database.redis alone: every field it names */
+    rc = load(&c, "{'database':{'redis':{'host':'db-redis','port':'6390','username':'du','password':'dbpw','db':'5',"
+                  "'key_prefix':'x:'}}," APP1 "}",
               NULL);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "mine"); /* herald's key wins */
-    CU_ASSERT_EQUAL(c.adapter.redis.port, 1);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "db-redis");
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 6390);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.username, "du");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "dbpw");
+    CU_ASSERT_EQUAL(c.adapter.redis.db, 5);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.prefix, "herald"); /* key_prefix is not the adapter's prefix */
     hd_config_free(&c);
+
+    /* herald's keys win field by field; database.redis fills the rest */
+    rc = load(&c, "{'database':{'redis':{'host':'db-redis','password':'dbpw','db':3}},"
+                  "'adapter':{'redis':{'host':'mine','port':1,'db':7}}," APP1 "}",
+              NULL);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "mine");
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 1);
+    CU_ASSERT_EQUAL(c.adapter.redis.db, 7);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "dbpw");
+    hd_config_free(&c);
+
     rc = load(&c, "{'adapter':{'redis':{'redis_pub_options':{'url':'redis://[::1]'}}}," APP1 "}", NULL);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "::1");
     CU_ASSERT_EQUAL(c.adapter.redis.port, 6379);
     hd_config_free(&c);
     EXPECT_FAIL("{'adapter':{'redis':{'redis_pub_options':{'url':'rediss://x'}}}," APP1 "}", NULL,
-                "config: adapter.redis.redis_pub_options.url: expected redis://");
+                "config: adapter.redis.redis_pub_options.url: rediss:// is refused: TLS to Redis is not supported yet");
     EXPECT_FAIL("{'database':{'redis':{'port':0}}," APP1 "}", NULL,
                 "config: database.redis.port: 0 is out of range (1..65535)");
+    EXPECT_FAIL("{'database':{'redis':{'db':1000001}}," APP1 "}", NULL,
+                "config: database.redis.db: 1000001 is out of range (0..1000000)");
+    EXPECT_ERR_IS("{'database':{'redis':{'password':12345}}," APP1 "}", NULL,
+                  "config: database.redis.password: expected a string, got a number");
+}
+
+static void collect_path(const char *path, bool app_default, void *arg);
+
+/* Every adapter.redis number: default, bounds, file and env. */
+static const struct redis_num {
+    const char *key, *env;
+    size_t offset; /* uint32_t in hd_config */
+    uint32_t def, lo, hi;
+} redis_nums[] = {
+    {"db", "HERALD_ADAPTER_REDIS_DB", offsetof(hd_config, adapter.redis.db), 0, 0, 1000000},
+    {"node_timeout_ms", "HERALD_ADAPTER_REDIS_NODE_TIMEOUT_MS", offsetof(hd_config, adapter.redis.node_timeout_ms),
+     10000, 3000, 60000},
+    {"op_timeout_ms", "HERALD_ADAPTER_REDIS_OP_TIMEOUT_MS", offsetof(hd_config, adapter.redis.op_timeout_ms), 2000,
+     100, 60000},
+    {"connect_timeout_ms", "HERALD_ADAPTER_REDIS_CONNECT_TIMEOUT_MS",
+     offsetof(hd_config, adapter.redis.connect_timeout_ms), 2000, 100, 60000},
+    {"reconnect_max_ms", "HERALD_ADAPTER_REDIS_RECONNECT_MAX_MS", offsetof(hd_config, adapter.redis.reconnect_max_ms),
+     5000, 100, 600000},
+    {"queue_limit_mb", "HERALD_ADAPTER_REDIS_QUEUE_LIMIT_MB", offsetof(hd_config, adapter.redis.queue_limit_mb), 32, 1,
+     4096},
+    {"unsubscribe_linger_ms", "HERALD_ADAPTER_REDIS_UNSUBSCRIBE_LINGER_MS",
+     offsetof(hd_config, adapter.redis.unsubscribe_linger_ms), 2000, 0, 600000},
+    {"reap_batch", "HERALD_ADAPTER_REDIS_REAP_BATCH", offsetof(hd_config, adapter.redis.reap_batch), 256, 1, 10000},
+};
+
+static uint32_t num_at(const hd_config *c, size_t offset)
+{
+    return *(const uint32_t *)((const char *)c + offset);
+}
+
+/* Load {'adapter':{'redis':{key:value}}} (+ env) and return the field, or
+ * UINT32_MAX when the load failed. */
+static uint32_t load_redis_num(const struct redis_num *k, uint64_t value, char *const *env)
+{
+    char json[256];
+    snprintf(json, sizeof json, "{'adapter':{'redis':{'%s':%llu}}," APP1 "}", k->key, (unsigned long long)value);
+    hd_config c;
+    if (load(&c, json, env) != 0)
+        return UINT32_MAX;
+    uint32_t v = num_at(&c, k->offset);
+    hd_config_free(&c);
+    return v;
+}
+
+static void test_redis_numbers(void)
+{
+    hd_config c;
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{" APP1 "}", NULL), 0);
+    for (size_t i = 0; i < sizeof redis_nums / sizeof redis_nums[0]; i++)
+        CU_ASSERT_EQUAL(num_at(&c, redis_nums[i].offset), redis_nums[i].def);
+    hd_config_free(&c);
+    for (size_t i = 0; i < sizeof redis_nums / sizeof redis_nums[0]; i++) {
+        const struct redis_num *k = &redis_nums[i];
+        CU_ASSERT_EQUAL(load_redis_num(k, k->lo, NULL), k->lo);
+        CU_ASSERT_EQUAL(load_redis_num(k, k->hi, NULL), k->hi);
+        char want[160];
+        snprintf(want, sizeof want, "config: adapter.redis.%s: %llu is out of range (%u..%u)", k->key,
+                 (unsigned long long)k->hi + 1, k->lo, k->hi);
+        CU_ASSERT_EQUAL(load_redis_num(k, (uint64_t)k->hi + 1, NULL), UINT32_MAX);
+        CU_ASSERT_STRING_EQUAL(err, want);
+        if (k->lo > 0) {
+            CU_ASSERT_EQUAL(load_redis_num(k, k->lo - 1, NULL), UINT32_MAX);
+            CU_ASSERT_PTR_NOT_NULL(strstr(err, "is out of range"));
+        }
+        /* the env wins over the file */
+        char var[96];
+        snprintf(var, sizeof var, "%s=%u", k->env, k->lo + 1);
+        char *env[] = {var, NULL};
+        CU_ASSERT_EQUAL(load_redis_num(k, k->hi, env), k->lo + 1);
+        snprintf(var, sizeof var, "%s=many", k->env);
+        CU_ASSERT_EQUAL(load_redis_num(k, k->hi, env), UINT32_MAX);
+        snprintf(want, sizeof want, "config: %s (adapter.redis.%s): \"many\" is not a whole number", k->env, k->key);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+    }
+}
+
+/* The string keys: file, env, bounds; the password never shows in a message. */
+static void test_redis_strings(void)
+{
+    hd_config c;
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{'adapter':{'redis':{'username':'fu','password':'fpw'}}," APP1 "}", NULL), 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.username, "fu");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "fpw");
+    hd_config_free(&c);
+    char *env[] = {"HERALD_ADAPTER_REDIS_USERNAME=eu", "HERALD_ADAPTER_REDIS_PASSWORD=e pw:@/", NULL};
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{'adapter':{'redis':{'username':'fu','password':'fpw'}}," APP1 "}", env), 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.username, "eu");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "e pw:@/"); /* taken as it is: no URL decoding */
+    hd_config_free(&c);
+    char *pw_only[] = {"HERALD_ADAPTER_REDIS_PASSWORD=only", NULL};
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{" APP1 "}", pw_only), 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.username, "");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "only");
+    hd_config_free(&c);
+
+    EXPECT_ERR_IS("{'adapter':{'redis':{'password':123456}}," APP1 "}", NULL,
+                  "config: adapter.redis.password: expected a string, got a number");
+    EXPECT_ERR_IS("{'ssl':{'passphrase':987654}," APP1 "}", NULL,
+                  "config: ssl.passphrase: expected a string, got a number");
+    EXPECT_ERR_IS("{'adapter':{'redis':{'username':5}}," APP1 "}", NULL,
+                  "config: adapter.redis.username: expected a string, got number 5");
+    char longpw[1100];
+    memset(longpw, 'q', sizeof longpw - 1);
+    longpw[sizeof longpw - 1] = '\0';
+    char json[1300];
+    snprintf(json, sizeof json, "{'adapter':{'redis':{'password':'%s'}}," APP1 "}", longpw);
+    EXPECT_ERR_IS(json, NULL, "config: adapter.redis.password: is too long (1099 characters, at most 1024)");
+    EXPECT_ERR_IS("{'adapter':{'redis':{'username':'u'}}," APP1 "}", NULL,
+                  "config: adapter.redis.username: a user needs a password too (adapter.redis.password)");
+
+    /* a reload names a changed password by its key only */
+    hd_config a, b;
+    CU_ASSERT_EQUAL_FATAL(load(&a, "{'adapter':{'redis':{'password':'old-sekret'}}," APP1 "}", NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(load(&b, "{'adapter':{'redis':{'password':'new-sekret','db':1}}," APP1 "}", NULL), 0);
+    hd_buf got;
+    hd_buf_init(&got);
+    CU_ASSERT_EQUAL(hd_config_diff(&a, &b, collect_path, &got), 2);
+    CU_ASSERT_STRING_EQUAL(got.data, "adapter.redis.password;adapter.redis.db;");
+    hd_buf_deinit(&got);
+    hd_config_free(&a);
+    hd_config_free(&b);
+}
+
+static void expect_url(const char *url, const char *host, unsigned port, const char *user, const char *pw,
+                       unsigned db)
+{
+    char json[512];
+    snprintf(json, sizeof json, "{'adapter':{'redis':{'url':'%s'}}," APP1 "}", url);
+    hd_config c;
+    int rc = load(&c, json, NULL);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (rc) {
+        fprintf(stderr, "\n  %s: %s\n", url, err);
+        return;
+    }
+    int ok = strcmp(c.adapter.redis.host, host) == 0 && c.adapter.redis.port == port &&
+             strcmp(c.adapter.redis.username, user) == 0 && strcmp(c.adapter.redis.password, pw) == 0 &&
+             c.adapter.redis.db == db;
+    if (!ok)
+        fprintf(stderr, "\n  %s -> host=%s port=%u user=%s pw=%s db=%u\n", url, c.adapter.redis.host,
+                c.adapter.redis.port, c.adapter.redis.username, c.adapter.redis.password, c.adapter.redis.db);
+    CU_ASSERT(ok);
+    hd_config_free(&c);
+}
+
+/* A refused URL: the message names the key, says why, shows the expected
+ * shape, and never the URL (which may hold a password). */
+static void expect_bad_url(const char *url, const char *why)
+{
+    char json[512], want[256];
+    snprintf(json, sizeof json, "{'adapter':{'redis':{'url':'%s'}}," APP1 "}", url);
+    snprintf(want, sizeof want, "config: adapter.redis.url: %s", why);
+    CU_ASSERT(fails_with(json, NULL, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "(expected redis://[[user]:password@]host[:port][/db])"));
+    CU_ASSERT_PTR_NULL(strstr(err, "sekret"));
+}
+
+static void test_redis_url(void)
+{
+    expect_url("redis://h", "h", 6379, "", "", 0);
+    expect_url("REDIS://Redis-1.internal:6380", "Redis-1.internal", 6380, "", "", 0);
+    expect_url("redis://h/", "h", 6379, "", "", 0);
+    expect_url("redis://:pw@h:1/3", "h", 1, "", "pw", 3);
+    expect_url("redis://user:pw@h/0", "h", 6379, "user", "pw", 0);
+    expect_url("redis://a:b:c@h", "h", 6379, "a", "b:c", 0);        /* the password may hold ':' */
+    expect_url("redis://:p@ss@h", "h", 6379, "", "p@ss", 0);        /* the last '@' ends it */
+    expect_url("redis://%40u:p%3Aw%2F%25@h", "h", 6379, "@u", "p:w/%", 0); /* %-escapes */
+    expect_url("redis://@h", "h", 6379, "", "", 0);
+    expect_url("redis://[::1]", "::1", 6379, "", "", 0);
+    expect_url("redis://:pw@[::1]:6390/2", "::1", 6390, "", "pw", 2);
+    expect_url("redis://[fe80::1:2]:65535/1000000", "fe80::1:2", 65535, "", "", 1000000);
+    expect_url("redis://10.0.0.7:7000/15", "10.0.0.7", 7000, "", "", 15);
+
+    expect_bad_url("redis://", "no host");
+    expect_bad_url("redis://:sekret@", "no host");
+    expect_bad_url("redis://:sekret@:6379/1", "no host");
+    expect_bad_url("redis:///0", "no host");
+    expect_bad_url("redis://[]:6379", "no host");
+    expect_bad_url("redis://h:0", "the port must be a number 1..65535");
+    expect_bad_url("redis://h:65536", "the port must be a number 1..65535");
+    expect_bad_url("redis://:sekret@h:abc", "the port must be a number 1..65535");
+    expect_bad_url("redis://h:", "the port must be a number 1..65535");
+    expect_bad_url("redis://h:-1", "the port must be a number 1..65535");
+    expect_bad_url("redis://h/abc", "the db after / must be a number 0..1000000");
+    expect_bad_url("redis://:sekret@h/1x", "the db after / must be a number 0..1000000");
+    expect_bad_url("redis://h/-1", "the db after / must be a number 0..1000000");
+    expect_bad_url("redis://h/1000001", "the db after / must be a number 0..1000000");
+    expect_bad_url("redis://h/0/1", "the db after / must be a number 0..1000000");
+    expect_bad_url("rediss://:sekret@h:6380", "rediss:// is refused: TLS to Redis is not supported yet");
+    expect_bad_url("http://h", "not a redis:// URL");
+    expect_bad_url("unix:///tmp/redis.sock", "not a redis:// URL");
+    expect_bad_url("h:6379", "not a redis:// URL");
+    expect_bad_url("", "not a redis:// URL");
+    expect_bad_url("redis://sekret@h", "a password alone is written :password@");
+    expect_bad_url("redis://user:@h", "a user needs a password");
+    expect_bad_url("redis://:sek%zzret@h", "bad %-escape in the user or password");
+    expect_bad_url("redis://:sekret%00@h", "bad %-escape in the user or password");
+    expect_bad_url("redis://:sekret%4@h", "bad %-escape in the user or password");
+    expect_bad_url("redis://h:6379/0?protocol=3", "query strings (?...) and fragments (#...) are not supported");
+    expect_bad_url("redis://::1:6379", "an IPv6 address goes in brackets");
+    expect_bad_url("redis://[::1:6379", "an IPv6 address needs its closing ]");
+    expect_bad_url("redis://[::1]6379", "only :port may follow ]");
+    expect_bad_url("redis://[h]:6379", "[...] must hold an IPv6 address");
+    expect_bad_url("redis://ho st", "the host may hold only letters, digits");
+    EXPECT_ERR_IS("{'adapter':{'redis':{'url':6379}}," APP1 "}", NULL,
+                  "config: adapter.redis.url: expected a string redis://[[user]:password@]host[:port][/db], got a "
+                  "number");
+    hd_config c;
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{'adapter':{'redis':{'url':null}}," APP1 "}", NULL), 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "127.0.0.1");
+    hd_config_free(&c);
+    EXPECT_FAIL("{'adapter':{'redis':{'url':'redis://a','url':'redis://b'}}," APP1 "}", NULL,
+                "config: adapter.redis.url: duplicate key");
+    EXPECT_FAIL("{'adapter':{'redis':{'uri':'redis://a'}}," APP1 "}", NULL, "allowed here: host, port, username, "
+                "password, db, prefix, node_timeout_ms");
+    EXPECT_FAIL("{'adapter':{'redis':{'uri':'redis://a'}}," APP1 "}", NULL, "redis_pub_options, url)");
+}
+
+/* Which source gives each field (config_redis.c, docs/CONFIGURATION.md). */
+static void test_redis_precedence(void)
+{
+    hd_config c;
+    /* in the file, a key beats the URL, field by field */
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{'adapter':{'redis':{'url':'redis://u:upw@url-h:6390/3','password':'kpw',"
+                                   "'db':4}}," APP1 "}",
+                               NULL),
+                          0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "url-h");
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 6390);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.username, "u");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "kpw");
+    CU_ASSERT_EQUAL(c.adapter.redis.db, 4);
+    hd_config_free(&c);
+
+    /* adapter.redis.url beats database.redis; with redis_pub_options.url it conflicts */
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{'database':{'redis':{'host':'db-h','password':'dbpw','db':9}},"
+                                   "'adapter':{'redis':{'url':'redis://url-h'}}," APP1 "}",
+                               NULL),
+                          0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "url-h");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, ""); /* a URL is a whole address */
+    CU_ASSERT_EQUAL(c.adapter.redis.db, 0);
+    hd_config_free(&c);
+    EXPECT_ERR_IS("{'adapter':{'redis':{'url':'redis://a','redis_pub_options':{'url':'redis://b'}}}," APP1 "}", NULL,
+                  "config: adapter.redis.url: conflicts with adapter.redis.redis_pub_options.url (give only one of "
+                  "them)");
+
+    /* the env URL beats the file (keys included); the env keys beat the env URL */
+    char *env[] = {"HERALD_ADAPTER_REDIS_URL=redis://:envpw@env-h/6", "HERALD_ADAPTER_REDIS_DB=8", NULL};
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{'adapter':{'redis':{'host':'file-h','port':7000,'password':'fpw','db':1,"
+                                   "'url':'redis://x:y@url-h:7001/2'}}," APP1 "}",
+                               env),
+                          0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "env-h");
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 6379); /* the URL leaves it out: default, not the file's 7000 */
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.username, "");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "envpw");
+    CU_ASSERT_EQUAL(c.adapter.redis.db, 8);
+    hd_config_free(&c);
+
+    /* an env key over the file URL: that field only */
+    char *env_port[] = {"HERALD_ADAPTER_REDIS_PORT=7002", NULL};
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{'adapter':{'redis':{'url':'redis://:p@url-h:7001/2'}}," APP1 "}", env_port), 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "url-h");
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 7002);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "p");
+    CU_ASSERT_EQUAL(c.adapter.redis.db, 2);
+    hd_config_free(&c);
+
+    char *bad[] = {"HERALD_ADAPTER_REDIS_URL=rediss://:sekret@h", NULL};
+    EXPECT_ERR_IS("{" APP1 "}", bad,
+                  "config: HERALD_ADAPTER_REDIS_URL (adapter.redis.url): rediss:// is refused: TLS to Redis is not "
+                  "supported yet (expected redis://[[user]:password@]host[:port][/db])");
+    char *typo[] = {"HERALD_ADAPTER_REDIS_UR=redis://h", NULL};
+    EXPECT_FAIL("{" APP1 "}", typo, "HERALD_ADAPTER_REDIS_UR: no such herald setting (did you mean "
+                                    "HERALD_ADAPTER_REDIS_URL?)");
+}
+
+/* REDIS_URL: a fallback, read only with adapter.driver redis and no
+ * address from herald's own keys, URLs or sockudo's keys. */
+static void test_redis_url_fallback(void)
+{
+    hd_config c;
+    char *env[] = {"REDIS_URL=redis://ru:rpw@fallback-h:6391/5", "HERALD_ADAPTER_DRIVER=redis", NULL};
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{" APP1 "}", env), 0); /* not refused as an unknown variable */
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "fallback-h");
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 6391);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.username, "ru");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "rpw");
+    CU_ASSERT_EQUAL(c.adapter.redis.db, 5);
+    hd_config_free(&c);
+
+    /* the embedded configuration leaves the address to it */
+    CU_ASSERT_EQUAL_FATAL(hd_config_load_json(&c, hd_config_embedded_json, strlen(hd_config_embedded_json), env, err,
+                                              sizeof err),
+                          0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "fallback-h");
+    hd_config_free(&c);
+
+    /* herald's own keys win: a host anywhere turns REDIS_URL off whole */
+    static const char *const configured[] = {
+        "{'adapter':{'redis':{'host':'mine'}}," APP1 "}",
+        "{'adapter':{'redis':{'url':'redis://mine'}}," APP1 "}",
+        "{'adapter':{'redis':{'redis_pub_options':{'url':'redis://mine'}}}," APP1 "}",
+        "{'database':{'redis':{'host':'mine'}}," APP1 "}",
+    };
+    for (size_t i = 0; i < sizeof configured / sizeof configured[0]; i++) {
+        CU_ASSERT_EQUAL_FATAL(load(&c, configured[i], env), 0);
+        CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "mine");
+        CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, ""); /* not REDIS_URL's */
+        CU_ASSERT_EQUAL(c.adapter.redis.db, 0);
+        hd_config_free(&c);
+    }
+    char *env_host[] = {"REDIS_URL=redis://:rpw@fallback-h/5", "HERALD_ADAPTER_DRIVER=redis",
+                        "HERALD_ADAPTER_REDIS_HOST=env-h", NULL};
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{" APP1 "}", env_host), 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "env-h");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "");
+    hd_config_free(&c);
+    char *env_url[] = {"REDIS_URL=redis://fallback-h", "HERALD_ADAPTER_DRIVER=redis",
+                       "HERALD_ADAPTER_REDIS_URL=redis://herald-h", NULL};
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{" APP1 "}", env_url), 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "herald-h");
+    hd_config_free(&c);
+
+    /* without a host, herald's other keys still win field by field */
+    char *env_pw[] = {"REDIS_URL=redis://:rpw@fallback-h:6391/5", "HERALD_ADAPTER_DRIVER=redis",
+                      "HERALD_ADAPTER_REDIS_PASSWORD=hpw", NULL};
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{'adapter':{'redis':{'db':2}}," APP1 "}", env_pw), 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "fallback-h");
+    CU_ASSERT_EQUAL(c.adapter.redis.port, 6391);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "hpw");
+    CU_ASSERT_EQUAL(c.adapter.redis.db, 2);
+    hd_config_free(&c);
+
+    /* a single node never reads it, even a URL herald would refuse */
+    char *local[] = {"REDIS_URL=rediss://:sekret@tls-h:6380", NULL};
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{" APP1 "}", local), 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "127.0.0.1");
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.password, "");
+    hd_config_free(&c);
+    char *empty[] = {"REDIS_URL=", "HERALD_ADAPTER_DRIVER=redis", NULL};
+    CU_ASSERT_EQUAL_FATAL(load(&c, "{" APP1 "}", empty), 0);
+    CU_ASSERT_STRING_EQUAL(c.adapter.redis.host, "127.0.0.1");
+    hd_config_free(&c);
+    char *tls[] = {"REDIS_URL=rediss://:sekret@tls-h:6380", "HERALD_ADAPTER_DRIVER=redis", NULL};
+    EXPECT_FAIL("{" APP1 "}", tls, "config: REDIS_URL (read because adapter.driver is redis and no adapter.redis "
+                                   "address is configured): rediss:// is refused");
+    CU_ASSERT_PTR_NULL(strstr(err, "sekret"));
 }
 
 static void test_debug_and_file(void)
@@ -884,7 +1274,12 @@ void hd_test_suite_config(void)
     CU_add_test(s, "webhooks", test_webhooks);
     CU_add_test(s, "worker_threads", test_worker_threads);
     CU_add_test(s, "several apps", test_several_apps);
-    CU_add_test(s, "redis address", test_redis_address);
+    CU_add_test(s, "redis: sockudo's address keys", test_redis_address);
+    CU_add_test(s, "redis: number keys", test_redis_numbers);
+    CU_add_test(s, "redis: user and password", test_redis_strings);
+    CU_add_test(s, "redis: URL form", test_redis_url);
+    CU_add_test(s, "redis: precedence", test_redis_precedence);
+    CU_add_test(s, "redis: REDIS_URL fallback", test_redis_url_fallback);
     CU_add_test(s, "debug, load_file", test_debug_and_file);
     CU_add_test(s, "diff: global keys", test_diff_globals);
     CU_add_test(s, "diff: app settings", test_app_equal);

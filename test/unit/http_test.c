@@ -1,19 +1,27 @@
 /* http_test.c - CUnit suite "http": the request-head parser (http_parse.c)
  * and the HTTP API's per-app request bucket (http_limits.c: burst, refill,
  * refusals that take nothing, Retry-After rounding, the 429 reply, many
- * threads starting on the same zeroed bucket). Route handling needs a
- * server and is covered by the integration suite.
+ * threads starting on the same zeroed bucket), and the route table of
+ * http_api.c through its public entry points (hd_http_api_handle,
+ * hd_http_api_admit) on a socket-less server (test_world.h): which method
+ * and path reach which handler, the 404 / 405 bodies, the refusals of
+ * authentication, app lookup and a disabled app, the head-then-body
+ * admission. A handler is identified by what only it does (a publish
+ * reaching a subscriber, a channel list, a terminated connection).
  *
  * THREADING: the runner is single-threaded; the concurrency tests start
  * their own threads and join them before asserting.
  */
 #include <CUnit/CUnit.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/common.h"
 #include "http/http_api.h"
 #include "http/http_internal.h"
+#include "test_world.h"
 
 static const hd_http_head_limits lim = {16384, 8192, 100};
 
@@ -284,6 +292,302 @@ static void test_rate_admit_reply(void)
     hd_buf_deinit(&res.body);
 }
 
+/* ---- routing (http_api.c) on a socket-less server ---- */
+
+typedef struct api_call {
+    hd_params params;
+    hd_http_response res;
+} api_call;
+
+/* params of a request signed as the app's server library would (§9.1):
+ * auth_timestamp at now + skew_s, body_md5 when there is a body. */
+static void sign_params(hd_params *p, const char *method, const char *path, const char *body, const char *key,
+                        const char *secret, long skew_s)
+{
+    char ts[24], md5[33], hex[65];
+    snprintf(ts, sizeof ts, "%lld", (long long)time(NULL) + skew_s);
+    hd_params_add(p, "auth_key", 8, key, strlen(key));
+    hd_params_add(p, "auth_timestamp", 14, ts, strlen(ts));
+    hd_params_add(p, "auth_version", 12, "1.0", 3);
+    if (body && *body) {
+        hd_md5_hex(body, strlen(body), md5);
+        hd_params_add(p, "body_md5", 8, md5, 32);
+    }
+    size_t n = hd_http_string_to_sign(method, path, p, NULL, 0);
+    char *str = hd_malloc(n + 1);
+    hd_http_string_to_sign(method, path, p, str, n + 1);
+    hd_hmac_sha256_hex(secret, strlen(secret), str, n, hex);
+    hd_free(str);
+    hd_params_add(p, "auth_signature", 14, hex, 64);
+}
+
+/* method path [body], signed with app-key / app-secret when sign is true. */
+static const hd_http_response *call(hd_tw *w, api_call *c, const char *method, const char *path, const char *body,
+                                    bool sign)
+{
+    hd_params_init(&c->params);
+    memset(&c->res, 0, sizeof c->res);
+    hd_buf_init(&c->res.body);
+    if (sign)
+        sign_params(&c->params, method, path, body, "app-key", "app-secret", 0);
+    hd_http_request req = {.method = method, .path = path, .params = &c->params, .body = body ? body : "",
+                           .body_len = body ? strlen(body) : 0};
+    hd_http_api_handle(w->srv, &req, &c->res);
+    return &c->res;
+}
+
+static void call_done(api_call *c)
+{
+    hd_http_response_deinit(&c->res);
+    hd_params_free(&c->params);
+}
+
+/* status and exact body of one unsigned request */
+static void expect(hd_tw *w, const char *method, const char *path, int status, const char *body)
+{
+    api_call c;
+    const hd_http_response *r = call(w, &c, method, path, NULL, false);
+    CU_ASSERT_EQUAL(r->status, status);
+    CU_ASSERT_STRING_EQUAL(r->body.data ? r->body.data : "", body);
+    if (r->status != status || strcmp(r->body.data ? r->body.data : "", body))
+        fprintf(stderr, "\n%s %s: %d %s\n", method, path, r->status, r->body.data ? r->body.data : "");
+    call_done(&c);
+}
+
+static void test_route_health(void)
+{
+    hd_tw *w = hd_tw_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    expect(w, "GET", "/", 200, "{\"ok\":true}");
+    expect(w, "GET", "/up", 200, "{\"ok\":true}");
+    expect(w, "GET", "/up/app-id", 200, "{\"ok\":true}");
+    expect(w, "GET", "/up/no-such-app", 404, "{\"error\":\"Unknown app\"}");
+    expect(w, "GET", "/ready", 200, "{\"ok\":true}");
+    hd_tw_free(w);
+}
+
+static void test_route_not_found_and_method(void)
+{
+    hd_tw *w = hd_tw_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    static const char nf[] = "{\"error\":\"Not found\"}", na[] = "{\"error\":\"Method not allowed\"}";
+    expect(w, "GET", "/nope", 404, nf);
+    expect(w, "GET", "/apps/app-id", 404, nf);
+    expect(w, "GET", "/apps/app-id/events/x", 404, nf);
+    expect(w, "GET", "/apps/app-id/channels/c/users/x", 404, nf); /* more segments than any route */
+    expect(w, "GET", "/apps/app-id/Channels", 404, nf);           /* segments match exactly */
+    expect(w, "GET", "up", 404, nf);                               /* not absolute */
+    expect(w, "GET", "", 404, nf);
+    /* the path matches a route, the method does not */
+    expect(w, "POST", "/up", 405, na);
+    expect(w, "POST", "/ready", 405, na);
+    expect(w, "GET", "/apps/app-id/events", 405, na);
+    expect(w, "GET", "/apps/app-id/batch_events", 405, na);
+    expect(w, "POST", "/apps/app-id/channels", 405, na);
+    expect(w, "DELETE", "/apps/app-id/channels/c", 405, na);
+    expect(w, "GET", "/apps/app-id/users/u1/terminate_connections", 405, na);
+    expect(w, "get", "/up", 405, na); /* methods are case-sensitive */
+    hd_tw_free(w);
+}
+
+/* App lookup comes before authentication; authentication before the
+ * handler; a disabled app is refused only once authenticated. */
+static void test_route_auth_refusals(void)
+{
+    hd_tw *w = hd_tw_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    static const char body[] = "{\"name\":\"ev\",\"channel\":\"ch\",\"data\":\"x\"}";
+    api_call c;
+    const hd_http_response *r;
+    expect(w, "POST", "/apps/no-such-app/events", 404, "{\"error\":\"Unknown app\"}");
+    expect(w, "GET", "/apps/app-id/channels", 401, "{\"error\":\"Missing parameter: auth_key\"}");
+
+    r = call(w, &c, "POST", "/apps/app-id/events", body, false);
+    CU_ASSERT_EQUAL(r->status, 401);
+    call_done(&c);
+
+    /* signed with the wrong secret: the message shows the string to sign
+     * (its newlines written as \n) */
+    hd_params_init(&c.params);
+    memset(&c.res, 0, sizeof c.res);
+    sign_params(&c.params, "GET", "/apps/app-id/channels", NULL, "app-key", "not-the-secret", 0);
+    hd_http_request req = {.method = "GET", .path = "/apps/app-id/channels", .params = &c.params, .body = ""};
+    hd_http_api_handle(w->srv, &req, &c.res);
+    CU_ASSERT_EQUAL(c.res.status, 401);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.res.body.data, "{\"error\":\"Invalid signature: you should have sent "
+                                                   "HmacSHA256Hex(\\\"GET\\\\n/apps/app-id/channels\\\\nauth_key=app-key&"));
+    call_done(&c);
+
+    hd_params_init(&c.params); /* another app's key */
+    memset(&c.res, 0, sizeof c.res);
+    sign_params(&c.params, "GET", "/apps/app-id/channels", NULL, "key-2", "secret-2", 0);
+    hd_http_api_handle(w->srv, &req, &c.res);
+    CU_ASSERT_EQUAL(c.res.status, 401);
+    CU_ASSERT_STRING_EQUAL(c.res.body.data, "{\"error\":\"Unknown auth_key\"}");
+    call_done(&c);
+
+    hd_params_init(&c.params); /* signed 20 minutes ago */
+    memset(&c.res, 0, sizeof c.res);
+    sign_params(&c.params, "GET", "/apps/app-id/channels", NULL, "app-key", "app-secret", -1200);
+    hd_http_api_handle(w->srv, &req, &c.res);
+    CU_ASSERT_EQUAL(c.res.status, 401);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.res.body.data, "Timestamp expired"));
+    call_done(&c);
+
+    hd_params_init(&c.params); /* the disabled app, correctly signed */
+    memset(&c.res, 0, sizeof c.res);
+    sign_params(&c.params, "GET", "/apps/app-off/channels", NULL, "key-off", "secret-off", 0);
+    hd_http_request off = {.method = "GET", .path = "/apps/app-off/channels", .params = &c.params, .body = ""};
+    hd_http_api_handle(w->srv, &off, &c.res);
+    CU_ASSERT_EQUAL(c.res.status, 403);
+    CU_ASSERT_STRING_EQUAL(c.res.body.data, "{\"error\":\"App is disabled\"}");
+    call_done(&c);
+    hd_tw_free(w);
+}
+
+/* Each /apps/ route reaches its own handler. */
+static void test_route_dispatch(void)
+{
+    hd_tw *w = hd_tw_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    hd_session *sub = hd_tw_open(w, 0, NULL);
+    hd_tw_send(w, 0, "{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"ch\"}}");
+    hd_tw_pump(w);
+    hd_tw_drop(sub);
+    api_call c;
+    const hd_http_response *r;
+
+    /* events: published to the channel */
+    r = call(w, &c, "POST", "/apps/app-id/events", "{\"name\":\"ev\",\"channel\":\"ch\",\"data\":\"x\"}", true);
+    CU_ASSERT_EQUAL(r->status, 200);
+    CU_ASSERT_STRING_EQUAL(r->body.data, "{}");
+    call_done(&c);
+    hd_tw_pump(w);
+    CU_ASSERT_STRING_EQUAL(hd_tw_last(sub), "{\"event\":\"ev\",\"channel\":\"ch\",\"data\":\"x\"}");
+
+    /* batch_events: each item published */
+    r = call(w, &c, "POST", "/apps/app-id/batch_events",
+             "{\"batch\":[{\"name\":\"b1\",\"channel\":\"ch\",\"data\":\"1\"},{\"name\":\"b2\",\"channel\":\"ch\","
+             "\"data\":\"2\"}]}",
+             true);
+    CU_ASSERT_EQUAL(r->status, 200);
+    CU_ASSERT_STRING_EQUAL(r->body.data, "{}");
+    call_done(&c);
+    hd_tw_pump(w);
+    CU_ASSERT_TRUE(hd_tw_has_frame(sub, "{\"event\":\"b1\",\"channel\":\"ch\",\"data\":\"1\"}"));
+    CU_ASSERT_TRUE(hd_tw_has_frame(sub, "{\"event\":\"b2\",\"channel\":\"ch\",\"data\":\"2\"}"));
+    /* the same body on events is a different request: batch is no field of an event */
+    r = call(w, &c, "POST", "/apps/app-id/events", "{\"batch\":[]}", true);
+    CU_ASSERT_EQUAL(r->status, 400);
+    call_done(&c);
+
+    /* channels: the list */
+    r = call(w, &c, "GET", "/apps/app-id/channels", NULL, true);
+    CU_ASSERT_EQUAL(r->status, 200);
+    CU_ASSERT_STRING_EQUAL(r->body.data, "{\"channels\":{\"ch\":{}}}");
+    call_done(&c);
+
+    /* channel: one channel's state */
+    r = call(w, &c, "GET", "/apps/app-id/channels/ch", NULL, true);
+    CU_ASSERT_EQUAL(r->status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->body.data, "\"occupied\":true"));
+    CU_ASSERT_PTR_NULL(strstr(r->body.data, "\"channels\""));
+    call_done(&c);
+
+    /* channel users: presence only */
+    r = call(w, &c, "GET", "/apps/app-id/channels/presence-none/users", NULL, true);
+    CU_ASSERT_EQUAL(r->status, 200);
+    CU_ASSERT_STRING_EQUAL(r->body.data, "{\"users\":[]}");
+    call_done(&c);
+    r = call(w, &c, "GET", "/apps/app-id/channels/ch/users", NULL, true);
+    CU_ASSERT_EQUAL(r->status, 400);
+    call_done(&c);
+
+    /* terminate_connections: the user's sockets are closed with 4009 */
+    hd_session *u = hd_tw_open(w, 1, NULL);
+    const char *user_data = "{\"id\":\"u1\"}";
+    char str[160], auth[200], msg[400];
+    snprintf(str, sizeof str, "%s::user::%s", u->socket_id, user_data);
+    hd_tw_sign("app-key", "app-secret", str, auth, sizeof auth);
+    snprintf(msg, sizeof msg, "{\"event\":\"pusher:signin\",\"data\":{\"auth\":\"%s\",\"user_data\":"
+             "\"{\\\"id\\\":\\\"u1\\\"}\"}}", auth);
+    hd_tw_send(w, 1, msg);
+    CU_ASSERT_STRING_EQUAL_FATAL(u->user_id ? u->user_id : "", "u1");
+    r = call(w, &c, "POST", "/apps/app-id/users/u1/terminate_connections", NULL, true);
+    CU_ASSERT_EQUAL(r->status, 200);
+    CU_ASSERT_STRING_EQUAL(r->body.data, "{}");
+    call_done(&c);
+    hd_tw_pump(w);
+    CU_ASSERT_TRUE(u->closing);
+    CU_ASSERT_EQUAL(u->close_code, HD_CLOSE_UNAUTHORIZED);
+    CU_ASSERT_FALSE(sub->closing);
+    hd_tw_free(w);
+}
+
+/* A {channel} segment reaches its handler percent-decoded; the signature
+ * covers the path as it was sent. */
+static void test_route_decoded_segment(void)
+{
+    hd_tw *w = hd_tw_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    api_call c;
+    const hd_http_response *r = call(w, &c, "GET", "/apps/app-id/channels/presence-a%2Cb/users", NULL, true);
+    CU_ASSERT_EQUAL(r->status, 200); /* "presence-a,b": a valid presence name once decoded */
+    call_done(&c);
+    r = call(w, &c, "GET", "/apps/app-id/channels/presence-a%2/users", NULL, true); /* truncated escape */
+    CU_ASSERT_EQUAL(r->status, 400);
+    call_done(&c);
+    hd_tw_free(w);
+}
+
+/* hd_http_api_admit decides from the head (route, app, signature over the
+ * declared body_md5) before the body is read; the body's MD5 is checked by
+ * hd_http_api_handle once it is in. */
+static void test_admit_then_body(void)
+{
+    hd_tw *w = hd_tw_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    static const char body[] = "{\"name\":\"ev\",\"channel\":\"ch\",\"data\":\"x\"}";
+    hd_params p;
+    hd_params_init(&p);
+    sign_params(&p, "POST", "/apps/app-id/events", body, "app-key", "app-secret", 0);
+    hd_http_response res;
+    memset(&res, 0, sizeof res);
+    hd_buf_init(&res.body);
+    hd_http_request req = {.method = "POST", .path = "/apps/app-id/events", .params = &p, .body = ""};
+    CU_ASSERT_TRUE(hd_http_api_admit(w->srv, &req, sizeof body - 1, &res));
+    /* the body that came is not the one signed */
+    static const char other[] = "{\"name\":\"ev\",\"channel\":\"ch\",\"data\":\"y\"}";
+    hd_http_request full = {.method = "POST", .path = "/apps/app-id/events", .params = &p, .body = other,
+                            .body_len = sizeof other - 1, .head_admitted = true};
+    hd_http_api_handle(w->srv, &full, &res);
+    CU_ASSERT_EQUAL(res.status, 401);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body.data, "Invalid body_md5"));
+    full.body = body;
+    full.body_len = sizeof body - 1;
+    hd_http_api_handle(w->srv, &full, &res);
+    CU_ASSERT_EQUAL(res.status, 200);
+    hd_params_free(&p);
+    /* refused heads: no route, wrong method, unknown app, unsigned */
+    hd_params_init(&p);
+    hd_http_request bad = {.method = "POST", .path = "/apps/app-id/nothing", .params = &p, .body = ""};
+    CU_ASSERT_FALSE(hd_http_api_admit(w->srv, &bad, 10, &res));
+    CU_ASSERT_EQUAL(res.status, 404);
+    bad.path = "/apps/app-id/channels";
+    CU_ASSERT_FALSE(hd_http_api_admit(w->srv, &bad, 10, &res));
+    CU_ASSERT_EQUAL(res.status, 405);
+    bad.path = "/apps/nope/events";
+    CU_ASSERT_FALSE(hd_http_api_admit(w->srv, &bad, 10, &res));
+    CU_ASSERT_EQUAL(res.status, 404);
+    CU_ASSERT_STRING_EQUAL(res.body.data, "{\"error\":\"Unknown app\"}");
+    bad.path = "/apps/app-id/events";
+    CU_ASSERT_FALSE(hd_http_api_admit(w->srv, &bad, 10, &res));
+    CU_ASSERT_EQUAL(res.status, 401);
+    hd_params_free(&p);
+    hd_http_response_deinit(&res);
+    hd_tw_free(w);
+}
+
 void hd_test_suite_http(void)
 {
     CU_pSuite s = CU_add_suite("http", NULL, NULL);
@@ -305,4 +609,10 @@ void hd_test_suite_http(void)
     CU_add_test(s, "Transfer-Encoding: 411, 501, smuggling 400", test_transfer_encoding);
     CU_add_test(s, "malformed heads", test_malformed);
     CU_add_test(s, "414 and 431", test_limits);
+    CU_add_test(s, "routes: health (/, /up, /up/{id}, /ready)", test_route_health);
+    CU_add_test(s, "routes: 404 and 405 bodies", test_route_not_found_and_method);
+    CU_add_test(s, "routes: unknown app, authentication, disabled app", test_route_auth_refusals);
+    CU_add_test(s, "routes: each /apps/ route reaches its handler", test_route_dispatch);
+    CU_add_test(s, "routes: {channel} percent-decoded for the handler", test_route_decoded_segment);
+    CU_add_test(s, "admit the head, then check the body", test_admit_then_body);
 }

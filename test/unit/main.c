@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define HD_SUITES(XX) XX(common) XX(protocol) XX(config) XX(channels) XX(cleanup) XX(webhooks) XX(http) XX(metrics)
+#define HD_SUITES(XX)                                                                                          \
+    XX(common) XX(protocol) XX(config) XX(channels) XX(cleanup) XX(webhooks) XX(http) XX(metrics) XX(handler)        \
+        XX(redis_scripts)
 
 #define HD_DECLARE(name) void hd_test_suite_##name(void) __attribute__((weak));
 HD_SUITES(HD_DECLARE)

@@ -2,7 +2,9 @@
  * port (src/metrics/metrics_http.c): when a request head is complete or too
  * large, which page a request line asks for, and the HTTP/1.0 answers; and
  * the fixed label sets and buckets of src/metrics/series.c (close codes,
- * message kinds, HTTP routes and statuses, request duration buckets).
+ * message kinds, HTTP routes and statuses, request duration buckets); and
+ * the exposition helpers of src/metrics/prom.c (family headers, samples,
+ * escaped labels, histograms).
  *
  * THREADING: run by the single-threaded unit test runner.
  */
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "metrics/metrics.h"
 #include "metrics/metrics_internal.h"
 #include "metrics/series.h"
 
@@ -233,6 +236,59 @@ static void test_http_buckets(void)
     }
 }
 
+/* ---- prom.c: the exposition format every renderer writes through ---- */
+
+static void test_prom_family_and_samples(void)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    hd_metrics_family(&b, "herald_x_total", "counter", "Things done.");
+    hd_metrics_sample(&b, "herald_x_total", "io_thread=\"0\"", 12);
+    hd_metrics_sample(&b, "herald_x_total", NULL, 9007199254740992.0); /* 2^53 prints exactly */
+    hd_metrics_sample(&b, "herald_x_total", "", 0.5);
+    CU_ASSERT_STRING_EQUAL(b.data, "# HELP herald_x_total Things done.\n# TYPE herald_x_total counter\n"
+                                   "herald_x_total{io_thread=\"0\"} 12\nherald_x_total 9007199254740992\n"
+                                   "herald_x_total 0.5\n");
+    hd_buf_deinit(&b);
+}
+
+/* Label values a user configured (app ids, webhook URLs) are escaped as
+ * the text format requires: backslash, double quote and newline. */
+static void test_prom_label_escaping(void)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    hd_metrics_label(&b, "app", "plain-id");
+    hd_buf_append(&b, ",", 1);
+    hd_metrics_label(&b, "url", "http://h/a\"b\\c\nd");
+    CU_ASSERT_STRING_EQUAL(b.data, "app=\"plain-id\",url=\"http://h/a\\\"b\\\\c\\nd\"");
+    hd_buf_deinit(&b);
+    hd_metrics_label(&b, "app", "");
+    CU_ASSERT_STRING_EQUAL(b.data, "app=\"\"");
+    hd_buf_deinit(&b);
+}
+
+/* Buckets are printed cumulative, the last one +Inf, _count equals it. */
+static void test_prom_histogram(void)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    const uint64_t counts[3] = {2, 0, 5};
+    const double le[2] = {0.001, 2.5};
+    hd_metrics_histogram(&b, "h_seconds", "route=\"up\"", counts, le, 3, 1.25, 6);
+    CU_ASSERT_STRING_EQUAL(b.data, "h_seconds_bucket{route=\"up\",le=\"0.001\"} 2\n"
+                                   "h_seconds_bucket{route=\"up\",le=\"2.5\"} 2\n"
+                                   "h_seconds_bucket{route=\"up\",le=\"+Inf\"} 7\n"
+                                   "h_seconds_sum{route=\"up\"} 1.250000\n"
+                                   "h_seconds_count{route=\"up\"} 7\n");
+    hd_buf_deinit(&b);
+    const uint64_t one[2] = {1, 1};
+    const double le1[1] = {10};
+    hd_metrics_histogram(&b, "n", NULL, one, le1, 2, 42, 0);
+    CU_ASSERT_STRING_EQUAL(b.data, "n_bucket{le=\"10\"} 1\nn_bucket{le=\"+Inf\"} 2\nn_sum 42\nn_count 2\n");
+    hd_buf_deinit(&b);
+}
+
 void hd_test_suite_metrics(void)
 {
     CU_pSuite s = CU_add_suite("metrics", NULL, NULL);
@@ -247,4 +303,7 @@ void hd_test_suite_metrics(void)
     CU_add_test(s, "series: HTTP routes", test_http_routes);
     CU_add_test(s, "series: HTTP statuses", test_http_statuses);
     CU_add_test(s, "series: request duration buckets", test_http_buckets);
+    CU_add_test(s, "prom: family headers and samples", test_prom_family_and_samples);
+    CU_add_test(s, "prom: label escaping", test_prom_label_escaping);
+    CU_add_test(s, "prom: histogram", test_prom_histogram);
 }

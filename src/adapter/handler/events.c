@@ -4,12 +4,11 @@
  * THREADING: the session's io thread only.
  */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "adapter/adapter_internal.h"
 #include "webhooks/webhooks.h"
-
-static const char ping_reply[] = "{\"event\":\"pusher:pong\",\"data\":\"{}\"}";
 
 /* pusher:error to the client, and the refusal logged with the session's
  * context (rate-limited per key, common/log.h): a misbehaving client must
@@ -23,9 +22,13 @@ static void reject(hd_session *s, const char *key, int code, const char *message
 /* The same for a client event, with its channel and name. */
 static void reject_client_event(hd_session *s, const char *event, const char *channel, int code, const char *message)
 {
+    char key[32]; /* "client event" or "client event <code>": a few keys, the log table stays small */
+    if (code)
+        snprintf(key, sizeof key, "client event %d", code);
+    else
+        snprintf(key, sizeof key, "client event");
     hd_session_send_error(s, code, message);
-    hd_session_log_refusal(s, code ? "client event 4301" : "client event", channel, "%s (event \"%.64s\")", message,
-                           event);
+    hd_session_log_refusal(s, key, channel, "%s (event \"%.64s\")", message, event);
 }
 
 /* Clients send `data` as an object; some send it as a JSON string. */
@@ -40,10 +43,19 @@ static cJSON *data_object(cJSON *root, cJSON **owned)
     return cJSON_IsObject(data) ? data : NULL;
 }
 
+static void send_pong(hd_session *s)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    hd_frame_pong(&b);
+    hd_session_send_text(s, b.data, b.len);
+    hd_buf_deinit(&b);
+}
+
 static void dispatch_pusher_event(hd_session *s, const char *event, cJSON *root)
 {
     if (!strcmp(event, "pusher:ping"))
-        return hd_session_send_text(s, ping_reply, sizeof ping_reply - 1);
+        return send_pong(s);
     if (!strcmp(event, "pusher:pong"))
         return; /* activity already counted */
     void (*handler)(hd_session *, cJSON *) = NULL;
@@ -152,22 +164,6 @@ static hd_sub *client_event_check(hd_session *s, const char *event, cJSON *chann
     return sub;
 }
 
-static void client_event_frame(hd_buf *b, const char *event, hd_sub *sub, const char *data_json)
-{
-    hd_buf_puts(b, "{\"event\":");
-    hd_buf_json_string(b, event, strlen(event));
-    hd_buf_puts(b, ",\"channel\":");
-    hd_buf_json_string(b, hd_channel_name(sub->ch), hd_channel_name_len(sub->ch));
-    hd_buf_puts(b, ",\"data\":");
-    hd_buf_puts(b, data_json);
-    if (sub->user_id_json) {
-        /* §4.4: user_id is sent as a string on the wire */
-        hd_buf_puts(b, ",\"user_id\":");
-        hd_buf_json_string(b, sub->user_key, strlen(sub->user_key));
-    }
-    hd_buf_append(b, "}", 1);
-}
-
 void hd_handle_client_event(hd_session *s, const char *event, cJSON *root)
 {
     hd_sub *sub = client_event_check(s, event, cJSON_GetObjectItemCaseSensitive(root, "channel"));
@@ -185,7 +181,8 @@ void hd_handle_client_event(hd_session *s, const char *event, cJSON *root)
     }
     hd_buf b;
     hd_buf_init(&b);
-    client_event_frame(&b, event, sub, data_json);
+    /* §4.4: a presence member's user_id goes out as a string (the dedup key) */
+    hd_frame_client_event(&b, event, hd_channel_name(sub->ch), data_json, sub->user_id_json ? sub->user_key : NULL);
     hd_server_publish_frame(s->io->srv, s->app, hd_channel_name(sub->ch), b.data, b.len, s->socket_id);
     hd_webhooks_client_event(s->io->srv->webhooks, s->app->index, hd_channel_name(sub->ch), event, data_json,
                              s->socket_id, sub->user_key);

@@ -54,39 +54,54 @@ static void join_internal(hd_session *s, const char *prefix, const char *user_id
         hd_channel_order_lock(ch);
         hd_channel_join(ch, s->io->index, NULL, 0, NULL, &jr);
         hd_local_add(s, ch);
-        hd_membership_after_join(s->io->srv, app, ch, &jr, NULL, s->socket_id);
+        hd_membership_joined(s, ch, &jr, NULL, 0);
         hd_channel_order_unlock(ch);
     }
     hd_buf_deinit(&name);
 }
 
-static bool user_online(hd_app *app, const char *user_id)
-{
-    hd_buf name;
-    hd_buf_init(&name);
-    hd_buf_printf(&name, "#server-to-user-%s", user_id);
-    uint32_t n = 0;
-    hd_channel *ch = hd_registry_acquire(app->registry, name.data, name.len, false);
-    if (ch)
-        hd_channel_counts(ch, &n, NULL);
-    hd_registry_release(app->registry, ch);
-    hd_buf_deinit(&name);
-    return n > 0;
-}
-
-static void append_group(hd_buf *data, const char *name, hd_buf *ids, bool *first)
-{
-    if (!ids->len)
-        return;
-    hd_buf_printf(data, "%s{\"name\":\"%s\",\"user_ids\":[%s]}", *first ? "" : ",", name, ids->data);
-    *first = false;
-}
-
-/* Join every watched user's #watch- channel, then send the current state. */
-static void watchlist_start(hd_session *s, cJSON *list)
+/* The initial state: who of ids ('\n'-separated) is online, from flags
+ * (one '0' or '1' per id). It names who is online; offline is implied. */
+static void send_online(hd_session *s, const char *ids, const char *flags, size_t n_flags)
 {
     hd_buf online, data, frame;
     hd_buf_init(&online);
+    size_t i = 0;
+    for (const char *p = ids; *p && i < n_flags; i++) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (flags[i] == '1') {
+            if (online.len)
+                hd_buf_append(&online, ",", 1);
+            hd_buf_json_string(&online, p, len);
+        }
+        p += len + (end ? 1 : 0);
+    }
+    if (online.len) {
+        hd_buf_init(&data);
+        hd_buf_init(&frame);
+        hd_buf_printf(&data, "{\"events\":[{\"name\":\"online\",\"user_ids\":[%s]}]}", online.data);
+        hd_frame_event(&frame, "pusher_internal:watchlist_events", NULL, data.data, data.len);
+        hd_session_send_text(s, frame.data, frame.len);
+        hd_buf_deinit(&data);
+        hd_buf_deinit(&frame);
+    }
+    hd_buf_deinit(&online);
+}
+
+void hd_signin_on_online(hd_session *s, const char *ids, const hd_ad_reply *r)
+{
+    s->watch_wait = 0;
+    if (r->status == HD_AD_OK)
+        send_online(s, ids, r->body.data ? r->body.data : "", r->body.len);
+}
+
+/* Join every watched user's #watch- channel, then send the current state
+ * (at once from the registry, or when the cluster answers). */
+static void watchlist_start(hd_session *s, cJSON *list)
+{
+    hd_buf ids;
+    hd_buf_init(&ids);
     int n = 0;
     cJSON *id;
     cJSON_ArrayForEach(id, list)
@@ -96,29 +111,21 @@ static void watchlist_start(hd_session *s, cJSON *list)
         if (!cJSON_IsString(id) || !hd_user_id_valid(id->valuestring, strlen(id->valuestring)))
             continue;
         n++;
-        join_internal(s, "#watch-", id->valuestring);
-        if (!user_online(s->app, id->valuestring))
-            continue;
-        if (online.len)
-            hd_buf_append(&online, ",", 1);
-        hd_buf_json_string(&online, id->valuestring, strlen(id->valuestring));
+        join_internal(s, HD_WATCH_CHANNEL_PREFIX, id->valuestring);
+        hd_buf_printf(&ids, "%s%s", ids.len ? "\n" : "", id->valuestring);
     }
-    hd_buf_init(&data);
-    hd_buf_init(&frame);
-    bool first = true;
-    hd_buf_puts(&data, "{\"events\":[");
-    /* the initial state names who is online; offline is implied */
-    append_group(&data, "online", &online, &first);
-    hd_buf_puts(&data, "]}");
-    if (!first) {
-        hd_frame_event(&frame, "pusher_internal:watchlist_events", NULL, data.data, data.len);
-        hd_session_send_text(s, frame.data, frame.len);
+    hd_adapter *a = s->io->srv->adapter;
+    if (ids.len && a->ops->read_now) {
+        hd_ad_reply *r = a->ops->read_now(a, s->app, HD_AD_READ_ONLINE, ids.data);
+        send_online(s, ids.data, r->body.data ? r->body.data : "", r->body.len);
+        hd_ad_reply_free(r);
+    } else if (ids.len) {
+        s->watch_wait = hd_wait_add(s->io, HD_WAIT_ONLINE, s, hd_strdup(ids.data));
+        a->ops->read(a, s->app, HD_AD_READ_ONLINE, ids.data, (hd_ad_caller){s->io->index, s->watch_wait});
     }
     if (cJSON_GetArraySize(list) > WATCHLIST_MAX)
         hd_session_send_error(s, HD_ERROR_WATCHLIST_LIMIT, "Watchlist limit exceeded: only the first 100 user ids are watched");
-    hd_buf_deinit(&online);
-    hd_buf_deinit(&data);
-    hd_buf_deinit(&frame);
+    hd_buf_deinit(&ids);
 }
 
 static void send_success(hd_session *s, const char *user_data)
@@ -203,7 +210,7 @@ void hd_handle_signin(hd_session *s, cJSON *data)
         cJSON *info = cJSON_GetObjectItemCaseSensitive(ud, "user_info");
         if (info && !cJSON_IsNull(info))
             s->user_info_json = cJSON_PrintUnformatted(info);
-        join_internal(s, "#server-to-user-", id);
+        join_internal(s, HD_USER_CHANNEL_PREFIX, id);
     }
     send_success(s, cJSON_GetObjectItemCaseSensitive(data, "user_data")->valuestring);
     cJSON *watchlist = cJSON_GetObjectItemCaseSensitive(ud, "watchlist");

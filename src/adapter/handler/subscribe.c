@@ -22,13 +22,7 @@ static void subscription_error(hd_session *s, const char *channel, const char *t
 {
     hd_buf b;
     hd_buf_init(&b);
-    hd_buf_puts(&b, "{\"event\":\"pusher:subscription_error\",\"channel\":");
-    hd_buf_json_string(&b, channel, strlen(channel));
-    hd_buf_puts(&b, ",\"data\":{\"type\":");
-    hd_buf_json_string(&b, type, strlen(type));
-    hd_buf_puts(&b, ",\"error\":");
-    hd_buf_json_string(&b, error, strlen(error));
-    hd_buf_printf(&b, ",\"status\":%d}}", status);
+    hd_frame_subscription_error(&b, channel, type, error, status);
     hd_session_send_text(s, b.data, b.len);
     hd_buf_deinit(&b);
     char key[40]; /* type is one of four literals: the keys stay few */
@@ -171,9 +165,7 @@ static void send_cache(hd_session *s, hd_channel *ch)
     if (hd_channel_cache_load(ch, hd_mono_ms(), &b, NULL)) {
         hd_session_send_text(s, b.data, b.len);
     } else {
-        hd_buf_puts(&b, "{\"event\":\"pusher:cache_miss\",\"channel\":");
-        hd_buf_json_string(&b, hd_channel_name(ch), hd_channel_name_len(ch));
-        hd_buf_append(&b, "}", 1);
+        hd_frame_cache_miss(&b, hd_channel_name(ch));
         hd_session_send_text(s, b.data, b.len);
         if (hd_channel_cache_miss_first(ch))
             hd_webhooks_cache_miss(s->io->srv->webhooks, s->app->index, hd_channel_name(ch));
@@ -191,18 +183,28 @@ static void send_succeeded(hd_session *s, const char *channel, const hd_buf *pre
     hd_buf_deinit(&b);
 }
 
+/* The cluster decides the snapshot, the presence limit and the cached
+ * event: the subscription waits for its reply (hd_subscribe_on_reply). */
+static bool needs_cluster_reply(const hd_session *s, const sub_request *r)
+{
+    return hd_server_clustered(s->io->srv) && (r->type.kind == HD_CHANNEL_PRESENCE || r->type.cache);
+}
+
 static void join(hd_session *s, sub_request *r)
 {
     hd_app *app = s->app;
+    bool clustered = hd_server_clustered(s->io->srv);
     hd_channel *ch = hd_registry_acquire(app->registry, r->channel, r->len, true);
     hd_member m = {r->user_key, r->user_key ? strlen(r->user_key) : 0, r->user_id_json,
                    r->user_id_json ? strlen(r->user_id_json) : 0, r->user_info_json,
                    r->user_info_json ? strlen(r->user_info_json) : 0};
+    /* in a cluster the registry holds this node's members only: the limit is the cluster's */
+    uint32_t max_members = clustered ? 0 : hd_app_cfg(app)->max_presence_members_per_channel;
     hd_buf presence;
     hd_buf_init(&presence);
     hd_join_result jr;
     hd_channel_order_lock(ch);
-    if (hd_channel_join(ch, s->io->index, &m, hd_app_cfg(app)->max_presence_members_per_channel, &presence, &jr)) {
+    if (hd_channel_join(ch, s->io->index, &m, max_members, clustered ? NULL : &presence, &jr)) {
         hd_channel_order_unlock(ch);
         subscription_error(s, r->channel, "LimitReached", "The presence channel is full", HD_CLOSE_OVER_CAPACITY);
         hd_registry_release(app->registry, ch);
@@ -211,15 +213,55 @@ static void join(hd_session *s, sub_request *r)
     }
     hd_sub *sub = hd_local_add(s, ch);
     sub->by_client = true;
-    send_succeeded(s, r->channel, &presence);
-    if (r->type.cache)
-        send_cache(s, ch);
-    hd_membership_after_join(s->io->srv, app, ch, &jr, r->user_key ? &m : NULL, s->socket_id);
-    hd_channel_order_unlock(ch); /* the subscription's reference keeps ch alive */
     sub->user_key = r->user_key;
     sub->user_id_json = r->user_id_json;
     r->user_key = r->user_id_json = NULL;
+    if (needs_cluster_reply(s, r)) {
+        sub->wait_token = hd_wait_add(s->io, HD_WAIT_JOIN, sub, NULL);
+    } else {
+        send_succeeded(s, r->channel, &presence);
+        if (r->type.cache)
+            send_cache(s, ch);
+    }
+    hd_membership_joined(s, ch, &jr, m.user_key ? &m : NULL, sub->wait_token);
+    hd_channel_order_unlock(ch); /* the subscription's reference keeps ch alive */
     hd_buf_deinit(&presence);
+}
+
+static void leave_sub(hd_sub *sub)
+{
+    hd_session *s = sub->session;
+    hd_channel *ch = sub->ch;
+    char *user_key = sub->user_key, *user_id_json = sub->user_id_json;
+    sub->user_key = sub->user_id_json = NULL;
+    hd_local_remove(sub);
+    hd_membership_leave(s->io->srv, s->app, s->io->index, ch, user_key, user_id_json);
+    hd_free(user_key);
+    hd_free(user_id_json);
+}
+
+void hd_subscribe_on_reply(hd_sub *sub, const hd_ad_reply *r)
+{
+    hd_session *s = sub->session;
+    sub->wait_token = 0;
+    const char *channel = hd_channel_name(sub->ch);
+    if (r->status == HD_AD_LIMIT) {
+        subscription_error(s, channel, "LimitReached", "The presence channel is full", HD_CLOSE_OVER_CAPACITY);
+        leave_sub(sub);
+        return;
+    }
+    send_succeeded(s, channel, &r->presence);
+    if (!hd_channel_get_type(sub->ch).cache)
+        return;
+    if (r->cache.len) {
+        hd_session_send_text(s, r->cache.data, r->cache.len);
+    } else {
+        hd_buf b;
+        hd_buf_init(&b);
+        hd_frame_cache_miss(&b, channel);
+        hd_session_send_text(s, b.data, b.len);
+        hd_buf_deinit(&b);
+    }
 }
 
 void hd_handle_subscribe(hd_session *s, cJSON *data)
@@ -267,11 +309,5 @@ void hd_handle_unsubscribe(hd_session *s, cJSON *data)
         sub->by_client = false; /* still signed in: keep receiving as the user */
         return;
     }
-    hd_channel *ch = sub->ch;
-    char *user_key = sub->user_key, *user_id_json = sub->user_id_json;
-    sub->user_key = sub->user_id_json = NULL;
-    hd_local_remove(sub);
-    hd_membership_leave(s->io->srv, s->app, s->io->index, ch, user_key, user_id_json);
-    hd_free(user_key);
-    hd_free(user_id_json);
+    leave_sub(sub);
 }

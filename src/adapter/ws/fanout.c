@@ -43,21 +43,6 @@ void hd_msg_unref(hd_msg *m)
         hd_free(m);
 }
 
-void hd_frame_event(hd_buf *out, const char *event, const char *channel, const char *data, size_t data_len)
-{
-    hd_buf_puts(out, "{\"event\":");
-    hd_buf_json_string(out, event, strlen(event));
-    if (channel) {
-        hd_buf_puts(out, ",\"channel\":");
-        hd_buf_json_string(out, channel, strlen(channel));
-    }
-    if (data) {
-        hd_buf_puts(out, ",\"data\":");
-        hd_buf_json_string(out, data, data_len);
-    }
-    hd_buf_append(out, "}", 1);
-}
-
 void hd_io_inbox_push(hd_io_thread *io, hd_inbox_item *item)
 {
     item->next = NULL;
@@ -81,7 +66,7 @@ void hd_io_inbox_push(hd_io_thread *io, hd_inbox_item *item)
 }
 
 static void route(hd_server *srv, hd_app *app, const char *channel, size_t channel_len, uint8_t kind,
-                  const char *frame, size_t len, const char *except)
+                  const char *frame, size_t len, const char *except, bool via_cluster)
 {
     hd_channel *ch = hd_registry_acquire(app->registry, channel, channel_len, false);
     if (!ch)
@@ -93,6 +78,7 @@ static void route(hd_server *srv, hd_app *app, const char *channel, size_t chann
             continue;
         hd_inbox_item *it = hd_calloc(1, sizeof *it);
         it->kind = kind;
+        it->via_cluster = via_cluster;
         it->app = app;
         hd_channel_ref(app->registry, ch);
         it->ch = ch;
@@ -108,12 +94,18 @@ static void route(hd_server *srv, hd_app *app, const char *channel, size_t chann
 void hd_fanout_local(hd_server *srv, hd_app *app, const char *channel, size_t channel_len, const char *frame,
                      size_t len, const char *except_socket_id)
 {
-    route(srv, app, channel, channel_len, HD_INBOX_PUBLISH, frame, len, except_socket_id);
+    route(srv, app, channel, channel_len, HD_INBOX_PUBLISH, frame, len, except_socket_id, false);
+}
+
+void hd_fanout_from_cluster(hd_server *srv, hd_app *app, const char *channel, size_t channel_len, const char *frame,
+                            size_t len, const char *except_socket_id)
+{
+    route(srv, app, channel, channel_len, HD_INBOX_PUBLISH, frame, len, except_socket_id, true);
 }
 
 void hd_terminate_local(hd_server *srv, hd_app *app, const char *channel, size_t channel_len)
 {
-    route(srv, app, channel, channel_len, HD_INBOX_TERMINATE, NULL, 0, NULL);
+    route(srv, app, channel, channel_len, HD_INBOX_TERMINATE, NULL, 0, NULL, false);
 }
 
 static hd_local_channel *local_lookup(hd_io_thread *io, hd_app *app, hd_channel *ch)
@@ -129,7 +121,7 @@ static void deliver(hd_io_thread *io, hd_inbox_item *it)
     uint32_t skipped = 0;
     for (hd_sub *sub = lc->head; sub; sub = sub->next) {
         hd_session *s = sub->session;
-        if (it->except[0] && strcmp(s->socket_id, it->except) == 0) {
+        if ((it->except[0] && strcmp(s->socket_id, it->except) == 0) || (sub->wait_token && it->via_cluster)) {
             skipped++;
             continue;
         }
@@ -175,6 +167,8 @@ void hd_io_inbox_drain(hd_io_thread *io)
             deliver(io, it);
         else if (it->kind == HD_INBOX_TERMINATE)
             terminate(io, it);
+        else if (it->kind == HD_INBOX_REPLY)
+            hd_host_reply(io, it->reply);
         else
             close_removed(io, it->app);
         if (it->msg)
@@ -234,6 +228,7 @@ void hd_local_remove(hd_sub *sub)
             break;
         }
     }
+    hd_wait_cancel(s->io, sub->wait_token);
     hd_free(sub->user_key);
     hd_free(sub->user_id_json);
     hd_free(sub);

@@ -68,7 +68,8 @@
 #define MAX_TARGET 8192
 #define MAX_HEADERS 100
 
-enum front_state { FS_HEAD, FS_BODY, FS_DRAIN };
+/* FS_WAIT: a request's answer is the cluster's; the adapter has not replied yet. */
+enum front_state { FS_HEAD, FS_BODY, FS_DRAIN, FS_WAIT };
 
 struct hd_front_conn {
     ev_io watcher; /* EV_READ, or EV_WRITE while an answer waits for the socket */
@@ -92,6 +93,9 @@ struct hd_front_conn {
     char *cors_allow;  /* the request's allowed Origin to echo (cors.origins), or NULL */
     hd_params params;  /* FS_BODY: its decoded query */
     uint64_t head_us;  /* when the current request's head was complete; 0 = counted, or no request */
+    hd_http_response *waiting; /* FS_WAIT: the parked answer */
+    size_t waiting_total;      /* FS_WAIT: bytes of input the request takes (head + body) */
+    uint64_t wait_token;       /* FS_WAIT: its token (host.c) */
 };
 
 static const hd_http_head_limits head_limits = {MAX_HEAD, MAX_TARGET, MAX_HEADERS};
@@ -148,9 +152,21 @@ static void request_reset(hd_front_conn *c)
 }
 
 /* Forget c; close_fd false when lws took the socket over. */
+static void waiting_free(hd_front_conn *c)
+{
+    hd_wait_cancel(c->io, c->wait_token);
+    c->wait_token = 0;
+    if (c->waiting) {
+        hd_http_response_deinit(c->waiting);
+        hd_free(c->waiting);
+        c->waiting = NULL;
+    }
+}
+
 static void conn_free(hd_front_conn *c, bool close_fd)
 {
     ev_io_stop(c->io->loop, &c->watcher);
+    waiting_free(c);
     conn_unlink(c);
     request_reset(c);
     hd_buf_deinit(&c->in);
@@ -300,7 +316,7 @@ static void count_request(hd_front_conn *c, int status, size_t out_bytes)
     HD_STAT_ADD(io, http_duration[r][hd_series_http_bucket(us)], 1);
     HD_STAT_ADD(io, http_duration_sum_us[r], us);
     size_t body = 0;
-    if (c->state == FS_BODY && c->in.len > c->head.head_len) {
+    if ((c->state == FS_BODY || c->state == FS_WAIT) && c->in.len > c->head.head_len) {
         body = c->in.len - c->head.head_len;
         if (body > (size_t)c->head.content_length) /* a pipelined request may follow */
             body = (size_t)c->head.content_length;
@@ -414,6 +430,11 @@ static void consume(hd_front_conn *c, size_t n)
     request_reset(c);
 }
 
+static void park(hd_front_conn *c, hd_http_response *res, size_t total);
+static void respond(hd_front_conn *c, hd_http_response *res, size_t total);
+static bool process(hd_front_conn *c);
+static bool read_input(hd_front_conn *c);
+
 static void dispatch(hd_front_conn *c, bool admitted)
 {
     size_t body_len = c->head.content_length > 0 ? (size_t)c->head.content_length : 0;
@@ -427,6 +448,51 @@ static void dispatch(hd_front_conn *c, bool admitted)
     hd_buf_init(&res.body);
     hd_http_api_handle(c->io->srv, &req, &res);
     body[body_len] = saved;
+    if (res.pending) {
+        park(c, &res, total);
+        return;
+    }
+    respond(c, &res, total);
+}
+
+/* The handler's answer is the cluster's: wait for the adapter's reply
+ * (hd_front_on_reply), reading nothing more meanwhile. The adapter
+ * answers every read within adapter.redis.op_timeout_ms; the deadline
+ * here is a backstop. */
+static void park(hd_front_conn *c, hd_http_response *res, size_t total)
+{
+    hd_server *srv = c->io->srv;
+    c->waiting = hd_malloc(sizeof *c->waiting);
+    *c->waiting = *res;
+    c->waiting_total = total;
+    c->state = FS_WAIT;
+    c->wait_token = hd_wait_add(c->io, HD_WAIT_HTTP, c, NULL);
+    c->deadline_ms = hd_mono_ms() + srv->cfg->adapter.redis.op_timeout_ms + 2000u;
+    watch(c, 0);
+    hd_adapter *a = srv->adapter;
+    a->ops->read(a, res->read_app, res->read_what, res->read_arg, (hd_ad_caller){c->io->index, c->wait_token});
+}
+
+void hd_front_on_reply(hd_front_conn *c, const hd_ad_reply *r)
+{
+    c->wait_token = 0;
+    hd_http_response *res = c->waiting;
+    c->waiting = NULL;
+    hd_http_api_finish(res, r);
+    respond(c, res, c->waiting_total);
+    hd_free(res);
+    watch(c, EV_READ);
+    if (!process(c)) /* requests pipelined behind this one */
+        return;
+    if (c->state != FS_DRAIN && !c->out.len)
+        read_input(c);
+}
+
+/* Log, count and queue the answer of the request taking total input bytes. */
+static void respond(hd_front_conn *c, hd_http_response *res_p, size_t total)
+{
+    hd_http_response res = *res_p;
+    size_t body_len = c->head.content_length > 0 ? (size_t)c->head.content_length : 0;
     HD_STAT_ADD(c->io, http_requests, 1);
     if (res.status >= 400)
         HD_STAT_ADD(c->io, http_refused, 1);
@@ -439,7 +505,7 @@ static void dispatch(hd_front_conn *c, bool admitted)
                 res.status);
     }
     answer(c, res.status, res.body.data ? res.body.data : "", res.body.len, res.retry_after_s, !c->head.keep_alive);
-    hd_buf_deinit(&res.body);
+    hd_http_response_deinit(&res);
     consume(c, total);
 }
 
@@ -601,6 +667,8 @@ static enum step on_head(hd_front_conn *c)
 static enum step step(hd_front_conn *c)
 {
     const hd_config *cfg = c->io->srv->cfg;
+    if (c->state == FS_WAIT)
+        return STEP_WAIT;
     if (c->state == FS_BODY) {
         if (c->in.len < c->head.head_len + (size_t)c->head.content_length)
             return STEP_WAIT;
@@ -650,6 +718,8 @@ static bool process(hd_front_conn *c)
 /* How many more bytes this connection may take from the socket now. */
 static size_t read_room(const hd_front_conn *c)
 {
+    if (c->state == FS_WAIT)
+        return 0;
     if (c->state == FS_BODY) {
         size_t want = c->head.head_len + (size_t)c->head.content_length;
         return want > c->in.len ? want - c->in.len : 0;
@@ -759,6 +829,12 @@ static void expire(hd_front_conn *c)
 {
     if (c->state == FS_DRAIN || c->out.len || (c->state == FS_HEAD && !c->in.len)) {
         conn_free(c, true); /* drained, not reading its answer, or idle */
+        return;
+    }
+    if (c->state == FS_WAIT) { /* the adapter did not answer: it always should */
+        waiting_free(c);
+        answer_error(c, 503, "Cluster state unavailable: try again shortly", 1);
+        flush_out(c);
         return;
     }
     HD_STAT_ADD(c->io, http_timeouts, 1);

@@ -176,8 +176,11 @@ static void idle_check(hd_session *s, uint64_t now, uint64_t timeout_ms, uint64_
         return;
     }
     if (!s->ping_sent) {
-        static const char ping[] = "{\"event\":\"pusher:ping\",\"data\":\"{}\"}";
-        hd_session_send_text(s, ping, sizeof ping - 1);
+        hd_buf ping;
+        hd_buf_init(&ping);
+        hd_frame_ping(&ping);
+        hd_session_send_text(s, ping.data, ping.len);
+        hd_buf_deinit(&ping);
         s->ping_sent = true;
     } else if (now - s->last_rx_ms >= timeout_ms + pong_ms) {
         hd_session_close(s, HD_CLOSE_PONG_TIMEOUT, "Pong reply not received");

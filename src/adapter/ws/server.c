@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -265,6 +266,31 @@ static bool probe_member_present(void *ctx, unsigned app, const char *channel, c
     return a && hd_server_member_present(ctx, a, channel, user_id);
 }
 
+/* 15 random decimal digits: the socket-id prefix, unique across a
+ * cluster's nodes and their restarts with odds of a clash about 1e-14 per
+ * pair (the Redis adapter also claims it). */
+static uint64_t draw_node_num(void)
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = (uint64_t)ts.tv_nsec * 6364136223846793005ull ^ (uint64_t)getpid() << 32 ^ (uint64_t)ts.tv_sec;
+    }
+    return 100000000000000ull + r % 900000000000000ull;
+}
+
+static hd_adapter *adapter_create(hd_server *srv)
+{
+    const char *driver = srv->cfg->adapter.driver ? srv->cfg->adapter.driver : "local";
+    if (strcmp(driver, "local") == 0)
+        return hd_adapter_local_create(srv);
+    if (strcmp(driver, "redis") == 0)
+        return hd_adapter_redis_create(srv, &srv->host);
+    hd_log(HD_LOG_ERR, "server", "adapter.driver \"%s\" is not implemented (use \"local\" or \"redis\")", driver);
+    return NULL;
+}
+
 int hd_server_create(hd_server **out, const hd_config *cfg)
 {
     /* lws' own logging is off: lws 4.1 formats every line into one static
@@ -288,16 +314,18 @@ int hd_server_create(hd_server **out, const hd_config *cfg)
     hd_server *srv = hd_calloc(1, sizeof *srv);
     srv->cfg = cfg;
     srv->n_threads = io_thread_count(cfg);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    srv->node_id = (unsigned)((ts.tv_nsec ^ getpid()) % 900000u) + 100000u;
+    srv->node_num = draw_node_num();
+    hd_host_init(srv);
     hd_server__apps_create(srv);
     srv->admission = hd_admission_create();
     if (hd_tls_create(&srv->tls, cfg) != 0) {
         hd_server_destroy(srv);
         return HD_EINVAL;
     }
-    srv->adapter = hd_adapter_local_create(srv);
+    if (!(srv->adapter = adapter_create(srv))) {
+        hd_server_destroy(srv);
+        return HD_EINVAL;
+    }
     hd_webhooks_probe probe = {srv, probe_channel_occupied, probe_member_present};
     srv->webhooks = hd_webhooks_create(cfg, &probe, srv->max_apps);
     if (hd_cleanup_create(&srv->cleanup, cfg, hd_disconnect_leave, srv) != 0) {
@@ -354,6 +382,8 @@ int hd_server_start(hd_server *srv)
     for (unsigned i = 0; i < srv->n_threads; i++)
         if (pthread_create(&srv->threads[i].thread, NULL, io_main, &srv->threads[i]) != 0)
             return HD_ETHREAD;
+    if (srv->adapter->ops->start && srv->adapter->ops->start(srv->adapter) != 0)
+        return HD_EIO;
     return 0;
 }
 
@@ -404,6 +434,12 @@ void hd_server_shutdown(hd_server *srv)
     for (unsigned i = 0; i < srv->n_threads; i++)
         if (srv->threads[i].listen_fd >= 0)
             shutdown(srv->threads[i].listen_fd, SHUT_RD);
+    /* This node's members leave the cluster before its clients are told
+     * to reconnect: observers elsewhere see them go at once, and a client
+     * that rejoins through another node within the webhook hold cancels
+     * its own vacate. */
+    if (srv->adapter->ops->leave_cluster)
+        srv->adapter->ops->leave_cluster(srv->adapter, 2000);
     atomic_store(&srv->stopping, true);
     for (unsigned i = 0; i < srv->n_threads; i++)
         lws_cancel_service(srv->threads[i].ctx);
@@ -426,6 +462,10 @@ void hd_server_destroy(hd_server *srv)
     if (srv->threads)
         contexts_destroy(srv); /* never started, or already done */
     hd_cleanup_destroy(srv->cleanup, srv->cfg->shutdown_grace_period * 1000u);
+    /* the adapter's threads push to io inboxes: stopped before those go */
+    if (srv->adapter)
+        srv->adapter->ops->destroy(srv->adapter);
+    srv->adapter = NULL;
     for (unsigned i = 0; srv->threads && i < srv->n_threads; i++)
         hd_io_inbox_drain(&srv->threads[i]); /* what the last cleanup jobs published */
     for (unsigned i = 0; srv->threads && i < srv->n_threads; i++) {
@@ -433,6 +473,7 @@ void hd_server_destroy(hd_server *srv)
         for (size_t a = 0; io->local && a < srv->max_apps; a++)
             hd_map_deinit(&io->local[a]);
         hd_free(io->local);
+        hd_waits_clear(io);
         hd_free(io->scratch);
         hd_free(io->dirty);
         pthread_mutex_destroy(&io->inbox_lock);
@@ -441,8 +482,6 @@ void hd_server_destroy(hd_server *srv)
     hd_admission_destroy(srv->admission);
     hd_tls_destroy(srv->tls);
     hd_webhooks_destroy(srv->webhooks);
-    if (srv->adapter)
-        srv->adapter->ops->destroy(srv->adapter);
     for (size_t i = 0; i < srv->n_apps; i++)
         hd_registry_destroy(srv->apps[i].registry);
     hd_free(srv->apps);
@@ -473,6 +512,8 @@ bool hd_server_ready(hd_server *srv, hd_buf *why)
             return false;
         }
     }
+    if (!srv->adapter->ops->ready(srv->adapter, why))
+        return false;
     return hd_cleanup_ready(srv->cleanup, why);
 }
 

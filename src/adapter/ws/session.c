@@ -248,6 +248,8 @@ static void send_established(hd_session *s)
         hd_session_close(s, HD_CLOSE_INTERNAL_ERROR, "Write failed");
 }
 
+static void session_admitted(hd_session *s);
+
 /* LWS_CALLBACK_ESTABLISHED */
 void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
 {
@@ -256,7 +258,8 @@ void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
     s->io = io;
     hd_server *srv = io->srv;
     uint64_t seq = atomic_fetch_add(&srv->next_socket, 1);
-    snprintf(s->socket_id, sizeof s->socket_id, "%u.%llu", srv->node_id, (unsigned long long)seq);
+    snprintf(s->socket_id, sizeof s->socket_id, "%llu.%llu", (unsigned long long)srv->node_num,
+             (unsigned long long)seq);
     hd_idle_link(s);
     const char *why = NULL;
     char detail[HANDSHAKE_DETAIL];
@@ -273,6 +276,41 @@ void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
         hd_session_fail_full(s, (uint16_t)code, why, why, detail[0] ? detail : NULL);
         return;
     }
+    hd_adapter *a = srv->adapter;
+    if (a->ops->quota && hd_app_cfg(s->app)->max_connections) {
+        /* the app's limit is the cluster's: connection_established waits for its answer */
+        s->quota_wait = hd_wait_add(io, HD_WAIT_QUOTA, s, NULL);
+        a->ops->quota(a, s->app, +1, (hd_ad_caller){io->index, s->quota_wait});
+        return;
+    }
+    session_admitted(s);
+}
+
+static void quota_give_back(hd_session *s)
+{
+    atomic_fetch_sub(&s->app->connections, 1);
+    atomic_fetch_sub(&s->io->srv->connections, 1);
+}
+
+void hd_session_on_quota(hd_session *s, const hd_ad_reply *r)
+{
+    s->quota_wait = 0;
+    if (r->status == HD_AD_QUOTA) {
+        quota_give_back(s);
+        char detail[64];
+        snprintf(detail, sizeof detail, "max_connections %u (cluster)", hd_app_cfg(s->app)->max_connections);
+        hd_session_fail_full(s, HD_CLOSE_APP_OVER_QUOTA, "Application is over connection quota",
+                             "Application is over connection quota", detail);
+        return;
+    }
+    s->quota_cluster = r->status == HD_AD_OK; /* unavailable: admitted on this node's count alone */
+    session_admitted(s);
+}
+
+/* Past every check: counted, greeted. */
+static void session_admitted(hd_session *s)
+{
+    hd_io_thread *io = s->io;
     s->established = true;
     HD_STAT_ADD(io, connections_opened, 1);
     const hd_app_config *cfg = hd_app_cfg(s->app);
@@ -360,10 +398,15 @@ void hd_session_closed(hd_session *s)
     HD_STAT_ADD(s->io, closed_by_code[hd_series_close_slot(close_code_of(s))], 1);
     hd_idle_unlink(s);
     hd_session_disconnect(s);
-    if (s->established) {
-        atomic_fetch_sub(&s->app->connections, 1);
-        atomic_fetch_sub(&s->io->srv->connections, 1);
-    }
+    hd_adapter *a = s->io->srv->adapter;
+    if (s->quota_wait || s->quota_cluster)
+        a->ops->quota(a, s->app, -1, (hd_ad_caller){0, 0});
+    if (s->established || s->quota_wait)
+        quota_give_back(s);
+    hd_wait_cancel(s->io, s->quota_wait);
+    hd_wait_cancel(s->io, s->watch_wait);
+    s->quota_wait = s->watch_wait = 0;
+    s->quota_cluster = false;
     s->established = false;
     hd_session_outq_clear(s);
     hd_buf_deinit(&s->rx);

@@ -46,24 +46,30 @@ static const counter_row counters[] = {
     ROW(http_bytes_sent, "Bytes of HTTP API answers (head and body)."),
 };
 
+/* app="<id>", escaped: ids come from the configuration. */
+static const char *app_label(hd_buf *l, const hd_app *app)
+{
+    l->len = 0;
+    hd_metrics_label(l, "app", hd_app_cfg(app)->id);
+    return l->data;
+}
+
 static void render_apps(hd_server *srv, hd_buf *out)
 {
-    char labels[300];
+    hd_buf l;
+    hd_buf_init(&l);
     size_t n = hd_server_n_apps(srv); /* apps a reload added too; removed ones drop out */
     hd_metrics_family(out, "herald_connections", "gauge", "Open WebSocket connections.");
-    for (size_t i = 0; i < n; i++) {
-        if (atomic_load(&srv->apps[i].removed))
-            continue;
-        snprintf(labels, sizeof labels, "app=\"%s\"", hd_app_cfg(&srv->apps[i])->id);
-        hd_metrics_sample(out, "herald_connections", labels, atomic_load(&srv->apps[i].connections));
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!atomic_load(&srv->apps[i].removed))
+            hd_metrics_sample(out, "herald_connections", app_label(&l, &srv->apps[i]),
+                              atomic_load(&srv->apps[i].connections));
     hd_metrics_family(out, "herald_channels", "gauge", "Channels in the registry (incl. internal and cached).");
-    for (size_t i = 0; i < n; i++) {
-        if (atomic_load(&srv->apps[i].removed))
-            continue;
-        snprintf(labels, sizeof labels, "app=\"%s\"", hd_app_cfg(&srv->apps[i])->id);
-        hd_metrics_sample(out, "herald_channels", labels, (double)hd_registry_channel_count(srv->apps[i].registry));
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!atomic_load(&srv->apps[i].removed))
+            hd_metrics_sample(out, "herald_channels", app_label(&l, &srv->apps[i]),
+                              (double)hd_registry_channel_count(srv->apps[i].registry));
+    hd_buf_deinit(&l);
 }
 
 static void render_counters(hd_server *srv, hd_buf *out)
@@ -87,20 +93,23 @@ static void render_census(hd_server *srv, hd_buf *out)
     for (size_t i = 0; i < n; i++)
         if (!atomic_load(&srv->apps[i].removed))
             hd_registry_census(srv->apps[i].registry, &census[i]);
+    hd_buf l;
+    hd_buf_init(&l);
     hd_metrics_family(out, "herald_channels_by_type", "gauge",
                       "Channels in the registry by type (public, private, encrypted, presence, cache, internal).");
     for (size_t i = 0; i < n; i++) {
         if (atomic_load(&srv->apps[i].removed))
             continue;
         for (unsigned t = 0; t < HD_CENSUS_TYPES; t++)
-            hd_buf_printf(out, "herald_channels_by_type{app=\"%s\",type=\"%s\"} %zu\n", hd_app_cfg(&srv->apps[i])->id,
+            hd_buf_printf(out, "herald_channels_by_type{%s,type=\"%s\"} %zu\n", app_label(&l, &srv->apps[i]),
                           hd_census_type_label((hd_census_type)t), census[i].channels[t]);
     }
     hd_metrics_family(out, "herald_presence_members", "gauge", "Distinct users, summed over the presence channels.");
     for (size_t i = 0; i < n; i++)
         if (!atomic_load(&srv->apps[i].removed))
-            hd_buf_printf(out, "herald_presence_members{app=\"%s\"} %zu\n", hd_app_cfg(&srv->apps[i])->id,
+            hd_buf_printf(out, "herald_presence_members{%s} %zu\n", app_label(&l, &srv->apps[i]),
                           census[i].presence_members);
+    hd_buf_deinit(&l);
     hd_free(census);
 }
 
@@ -152,22 +161,21 @@ static void render_http_routes(hd_server *srv, hd_buf *out)
                           hd_series_http_route_label((hd_http_route)r), hd_series_status_label(c),
                           SUM(srv, http_by_route, r * HD_SERIES_STATUS_SLOTS + c));
     hd_metrics_family(out, dur, "histogram", "Time from the end of an HTTP API request's head to its answer being queued.");
+    double le[HD_SERIES_HTTP_BUCKETS - 1];
+    for (unsigned b = 0; b < HD_SERIES_HTTP_BUCKETS - 1; b++)
+        le[b] = hd_series_http_le_us[b] / 1e6;
+    hd_buf l;
+    hd_buf_init(&l);
     for (unsigned r = 0; r < HD_HTTP_ROUTES; r++) {
-        const char *route = hd_series_http_route_label((hd_http_route)r);
-        uint64_t cum = 0;
-        for (unsigned b = 0; b < HD_SERIES_HTTP_BUCKETS; b++) {
-            cum += SUM(srv, http_duration, r * HD_SERIES_HTTP_BUCKETS + b);
-            if (b < HD_SERIES_HTTP_BUCKETS - 1)
-                hd_buf_printf(out, "%s_bucket{route=\"%s\",le=\"%g\"} %" PRIu64 "\n", dur, route,
-                              hd_series_http_le_us[b] / 1e6, cum);
-            else
-                hd_buf_printf(out, "%s_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", dur, route, cum);
-        }
-        /* +Inf is the sum of the buckets read, so _count always equals it */
-        hd_buf_printf(out, "%s_sum{route=\"%s\"} %.6f\n", dur, route,
-                      SUM(srv, http_duration_sum_us, r) / 1e6);
-        hd_buf_printf(out, "%s_count{route=\"%s\"} %" PRIu64 "\n", dur, route, cum);
+        uint64_t counts[HD_SERIES_HTTP_BUCKETS];
+        for (unsigned b = 0; b < HD_SERIES_HTTP_BUCKETS; b++)
+            counts[b] = SUM(srv, http_duration, r * HD_SERIES_HTTP_BUCKETS + b);
+        l.len = 0;
+        hd_metrics_label(&l, "route", hd_series_http_route_label((hd_http_route)r));
+        hd_metrics_histogram(out, dur, l.data, counts, le, HD_SERIES_HTTP_BUCKETS,
+                             SUM(srv, http_duration_sum_us, r) / 1e6, 6);
     }
+    hd_buf_deinit(&l);
 }
 
 /* Queues with no home of their own: the io threads' inboxes (unbounded:
@@ -207,6 +215,8 @@ void hd_server_metrics_render(void *arg, hd_buf *out)
     render_queues(srv, out);
     hd_cleanup_metrics(srv->cleanup, out);
     hd_webhooks_metrics(srv->webhooks, out);
+    if (srv->adapter->ops->metrics)
+        srv->adapter->ops->metrics(srv->adapter, out);
 }
 
 bool hd_server_metrics_ready(void *arg, hd_buf *why)

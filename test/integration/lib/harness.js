@@ -8,9 +8,11 @@
 // - RawClient: a `ws` client that records every JSON frame and lets a test
 //   wait for (and consume) matching frames.
 // - pusher-js / pusher SDK factories, signing helpers, signed HTTP requests.
+// - HERALD_TEST_REDIS=1: every herald runs with adapter.driver "redis"
+//   against one redis-server per test file (see testRedisEnv below).
 
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -56,6 +58,63 @@ const SOCKET_ID_RE = /^\d+\.\d+$/;
 const SANITIZER_RE = /AddressSanitizer|LeakSanitizer|ThreadSanitizer|MemorySanitizer|UndefinedBehaviorSanitizer|runtime error/;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- redis mode
+
+// HERALD_TEST_REDIS=1 runs the whole single-node suite against the Redis
+// adapter: this test file starts one redis-server (free loopback port, no
+// persistence) the first time a herald is spawned, and every herald gets
+// adapter.driver "redis" with its own random key prefix, so each one is a
+// cluster of one node and must behave exactly like adapter.driver "local".
+// A test that passes its own HERALD_ADAPTER_DRIVER keeps it.
+const REDIS_MODE = process.env.HERALD_TEST_REDIS === '1';
+let testRedis = null; // {port, proc, ready: Promise}
+
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
+    let got = '';
+    s.on('data', (d) => { got += d; if (got.includes('\r\n')) { s.destroy(); resolve(got.startsWith('+PONG')); } });
+    s.on('error', () => resolve(false));
+    s.setTimeout(500, () => { s.destroy(); resolve(false); });
+  });
+}
+
+function startTestRedis() {
+  // found synchronously: some tests call HeraldServer._spawn() directly
+  const port = Number(execFileSync(process.execPath, ['-e',
+    "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{process.stdout.write(String(s.address().port));s.close()})"]));
+  const bin = process.env.REDIS_SERVER || 'redis-server';
+  const proc = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--loglevel', 'warning'], { stdio: 'ignore' });
+  proc.on('error', () => {}); // reported by the readiness wait below
+  // stops redis within a second if this process dies without its exit handlers
+  spawn('sh', ['-c', 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill -0 "$2" 2>/dev/null && kill -9 "$2"',
+    'watchdog', String(process.pid), String(proc.pid)], { stdio: 'ignore' }).unref();
+  process.on('exit', () => { try { proc.kill('SIGKILL'); } catch { /* gone */ } });
+  const ready = (async () => {
+    const deadline = Date.now() + T(5000);
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null || proc.signalCode !== null) break;
+      if (await redisPing(port)) return;
+      await sleep(20);
+    }
+    throw new Error(`HERALD_TEST_REDIS=1: ${bin} did not answer PING on 127.0.0.1:${port} (is redis-server installed?)`);
+  })();
+  ready.catch(() => {}); // awaited by startServer
+  return { port, proc, ready };
+}
+
+/** The HERALD_ADAPTER_* variables of redis mode (starts this file's redis-server on first use). */
+function testRedisEnv() {
+  if (!testRedis) testRedis = startTestRedis();
+  return {
+    HERALD_ADAPTER_DRIVER: 'redis',
+    HERALD_ADAPTER_REDIS_HOST: '127.0.0.1',
+    HERALD_ADAPTER_REDIS_PORT: String(testRedis.port),
+    HERALD_ADAPTER_REDIS_PREFIX: `it${crypto.randomBytes(5).toString('hex')}`,
+  };
+}
 
 let uniqueCounter = 0;
 /** A channel/user name unique within this process: uniq('private-chat') -> private-chat-<pid>-<n>-<rand> */
@@ -199,11 +258,12 @@ class HeraldServer {
     // config file is the whole truth; tests pass their own via extraEnv.
     const env = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HERALD_')) env[k] = v;
+    const redisEnv = REDIS_MODE && !('HERALD_ADAPTER_DRIVER' in extraEnv) ? testRedisEnv() : {};
     Object.assign(env, {
       // make leaks show up on exit; the caller's settings win
       ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1:abort_on_error=0',
       UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || 'print_stacktrace=1',
-    }, extraEnv);
+    }, redisEnv, extraEnv);
     // opts.nofile: run herald with that many file descriptors (prlimit execs it, same pid)
     const argv = ['--config', this.configPath];
     const proc = nofile
@@ -238,11 +298,11 @@ class HeraldServer {
       `\n  stderr tail:\n${tail(this.stderr, 3000)}`;
   }
 
-  async _waitReady(timeoutMs) {
+  async _waitReady(timeoutMs, pathName = '/up') {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.exit) return false;
-      const status = await httpGetStatus(this.port, '/up', 500);
+      const status = await httpGetStatus(this.port, pathName, 500);
       if (status === 200) return true;
       await sleep(50);
     }
@@ -317,6 +377,11 @@ async function startServer(overrides = {}, opts = {}) {
       '  Build it first (cmake -S . -B build && cmake --build build) or set HERALD_BIN=/path/to/herald.',
     );
   }
+  const redisMode = REDIS_MODE && !('HERALD_ADAPTER_DRIVER' in (opts.env || {}));
+  if (redisMode) {
+    testRedisEnv();
+    await testRedis.ready;
+  }
   let lastErr;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = overrides.port || (await getFreePort());
@@ -327,6 +392,12 @@ async function startServer(overrides = {}, opts = {}) {
     const server = new HeraldServer(config, configPath, tmpDir);
     server._spawn(opts.env || {}, opts.nofile || 0);
     const ready = await server._waitReady(T(10000));
+    // redis mode: the node also has to have joined its cluster (GET /ready)
+    if (ready && redisMode && !(await server._waitReady(T(10000), '/ready'))) {
+      const why = await httpRequest(server, { path: '/ready' }).then((r) => `${r.status} ${r.text}`, (e) => e.message);
+      await server.stop().catch(() => {});
+      throw new Error(`herald (adapter.driver redis) did not become ready within ${T(10000)} ms: ${why}\nstderr tail:\n${tail(server.stderr, 3000)}`);
+    }
     if (ready) return server;
     // not ready: collect why
     if (!server.exit) {
@@ -901,6 +972,7 @@ async function sdkError(promise) {
 }
 
 module.exports = {
+  REDIS_MODE,
   APP,
   DEFAULT_APP,
   HERALD_BIN,
