@@ -115,6 +115,7 @@ typedef struct bench_opts {
     uint32_t payload;       /* padding bytes in each event's data */
     uint32_t concurrency;   /* churn: parallel connect/subscribe/disconnect loops */
     bool rst;               /* churn: disconnect with RST instead of a close frame */
+    bool unique_users;      /* churn: a new presence user id every cycle */
     uint32_t rounds;        /* storm */
     double probe_rate;      /* storm: probe connections per second */
     char tag[16];           /* run tag, part of every channel name */
@@ -216,8 +217,6 @@ enum bench_counter {
     BC_CYCLES,        /* churn: completed connect/subscribe/disconnect cycles */
     BC_WARM_CYCLES,   /* churn: cycles done when the warm-up ended */
     BC_BACKLOG,       /* sends due but not made (all connections busy) */
-    BC_MEMBER_EVENTS, /* churn: member_added / member_removed received */
-    BC_REMOTE_MEMBER, /* churn: of those, about a loop on another --targets node */
     BC_FIRST_US,      /* first measured event (mono us), for rates */
     BC_LAST_US,       /* last measured event (mono us) */
     BC__COUNT
@@ -551,6 +550,20 @@ int bench_run_storm(const bench_opts *o);
 int bench_run_soak(const bench_opts *o);
 int bench_run_publish(const bench_opts *o);
 int bench_run_kill_reap(const bench_opts *o);
+
+/* churn with --targets: the presence observers' process (scen_churn_obs.c)
+ * and the counts it reports (extra array of its result). */
+enum bench_churn_obs_count {
+    BENCH_CHURN_OBS_ADDED_LOCAL,    /* member_added about a user on the observer's node */
+    BENCH_CHURN_OBS_ADDED_REMOTE,   /* ... on another node: crossed */
+    BENCH_CHURN_OBS_REMOVED_LOCAL,
+    BENCH_CHURN_OBS_REMOVED_REMOTE,
+    BENCH_CHURN_OBS_UNBALANCED,     /* (observer, user) pairs with added != removed at the end */
+    BENCH_CHURN_OBS_CLOSED,         /* observers failed or closed by the server */
+    BENCH_CHURN_OBS_UNEXPECTED,     /* member events about nobody of the channel */
+    BENCH_CHURN_OBS__COUNT
+};
+int bench_churn_obs_main(bench_child *c);
 
 /* Shared by the scenarios (main.c). */
 /* Which --targets entry client connection gidx goes to: (gidx / channels)

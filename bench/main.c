@@ -74,6 +74,8 @@ static void usage(FILE *f)
           "  --payload B           padding bytes in each event's data (0)\n"
           "  --concurrency K       churn: parallel loops (50)\n"
           "  --rst                 churn: disconnect with RST (default: close handshake)\n"
+          "  --unique-users        churn: loop g joins as user u<g>c<cycle> (default u<g>), so every cycle\n"
+          "                        is a join and a leave of its own (with --targets: counted exactly)\n"
           "  --warmup S            churn: cycles before the RSS baseline (3)\n"
           "  --settle S            churn/storm: wait before the 'settled' RSS (2)\n"
           "  --rounds K            storm: storms in a row (2)\n"
@@ -118,7 +120,7 @@ enum {
     OPT_SAMPLE, OPT_CSV, OPT_CHURN_RATE, OPT_RST_SHARE, OPT_CE_RATE, OPT_API_RATE, OPT_BUSY_RATE,
     OPT_BUSY_PAYLOAD, OPT_SLOW_READERS, OPT_SLOW_HOLD, OPT_LORIS_HEADS, OPT_LORIS_BODIES, OPT_TRICKLE,
     OPT_BAD_LIFE, OPT_GWS_RATE, OPT_GHTTP_RATE, OPT_HOOK_PORT, OPT_TOLERANCE, OPT_BATCH,
-    OPT_TARGETS, OPT_PUB_TARGET, OPT_OBS_TARGET, OPT_WATCH, OPT_REDIS, OPT_KILL,
+    OPT_TARGETS, OPT_PUB_TARGET, OPT_OBS_TARGET, OPT_WATCH, OPT_REDIS, OPT_KILL, OPT_UNIQUE,
 };
 
 static const struct option long_opts[] = {
@@ -172,6 +174,7 @@ static const struct option long_opts[] = {
     {"watch-pid", required_argument, 0, OPT_WATCH},
     {"redis-url", required_argument, 0, OPT_REDIS},
     {"kill-pid", required_argument, 0, OPT_KILL},
+    {"unique-users", no_argument, 0, OPT_UNIQUE},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -295,6 +298,7 @@ static int opt_apply(bench_opts *o, raw_opts *raw, int c, const char *arg)
     case OPT_OBS_TARGET: raw->obs_target = arg; break;
     case OPT_REDIS: raw->redis = arg; break;
     case OPT_KILL: o->kill_pid = (pid_t)atoi(arg); break;
+    case OPT_UNIQUE: o->unique_users = true; break;
     case OPT_WATCH:
         if (raw->n_watch == BENCH_MAX_WATCH) {
             fprintf(stderr, "herald_bench: at most %d --watch-pid\n", BENCH_MAX_WATCH);

@@ -6,7 +6,9 @@
  *
  * DESIGN
  * ------
- * Loop g (global index over all workers) always uses user id "u<g>" and
+ * Loop g (global index over all workers) always uses user id "u<g>" (with
+ * --unique-users "u<g>c<n>" in its n-th cycle, so no cycle's join can meet
+ * the same user's previous connection still on the server) and
  * channels presence-<tag>-churn-<g % C>, <tag>-churn-a-<g % C> and
  * <tag>-churn-b-<g % C>, so presence members come and go (member_added /
  * member_removed reach the other loops on the channel). A cycle completes
@@ -14,10 +16,10 @@
  * for a close handshake. A failed cycle (refused, error, 15 s timeout)
  * restarts after 10 ms and is counted. With --targets, loop g connects to
  * target (g / C) % count, so a channel's members sit on every node (cluster
- * presence churn: each join and leave crosses to the other nodes). Every
- * member_added / member_removed a loop receives is counted, and apart those
- * about a user whose loop is on another node (user "u<g>"),
- * which shows that presence events cross nodes at all.
+ * presence churn: each join and leave crosses to the other nodes), and
+ * an observer process (scen_churn_obs.c) keeps one member per channel per
+ * node for the whole run and counts the member_added / member_removed that
+ * reach it from its own node and from the others.
  * Phases: 'g' starts; each worker posts BM_MARK with its cycle count when
  * --warmup s have passed (the parent samples RSS then: the baseline), and
  * BM_DONE with its count after --duration s (parent samples again, then
@@ -44,6 +46,7 @@ typedef struct churn_slot {
     churn_worker *w;
     uint32_t gidx;
     uint8_t state, subs_ok;
+    uint32_t opened;      /* cycles started (the user id's suffix with --unique-users) */
     uint64_t t_start, next_us;
 } churn_slot;
 
@@ -62,9 +65,13 @@ struct churn_worker {
 
 static void churn_subscribe_all(churn_worker *w, churn_slot *s, const char *socket_id)
 {
-    char ch[96], data[64];
+    char ch[96], data[96], user[32];
     uint32_t k = s->gidx % w->o->channels;
-    snprintf(data, sizeof data, "{\"user_id\":\"u%u\",\"user_info\":{\"name\":\"bench\"}}", s->gidx);
+    if (w->o->unique_users)
+        snprintf(user, sizeof user, "u%uc%u", s->gidx, s->opened);
+    else
+        snprintf(user, sizeof user, "u%u", s->gidx);
+    snprintf(data, sizeof data, "{\"user_id\":\"%s\",\"user_info\":{\"name\":\"bench\"}}", user);
     snprintf(ch, sizeof ch, "presence-%s-churn-%u", w->o->tag, k);
     bench_pusher_subscribe(&w->msg, &w->o->t, socket_id, ch, data);
     bench_ws_send_text(&s->ws, w->msg.data, w->msg.len);
@@ -106,31 +113,6 @@ static void churn_disconnect(churn_worker *w, churn_slot *s, uint64_t now)
     bench_ws_close(&s->ws, false);
 }
 
-/* A member_added / member_removed: count it, and apart when its user's
- * loop is connected to another target than this one. */
-static void churn_member_event(churn_worker *w, churn_slot *s, const bench_pev *ev, const char *msg, size_t len)
-{
-    static const char added[] = "pusher_internal:member_added", removed[] = "pusher_internal:member_removed";
-    bool is_member = (ev->event_len == sizeof added - 1 && memcmp(ev->event, added, ev->event_len) == 0) ||
-                     (ev->event_len == sizeof removed - 1 && memcmp(ev->event, removed, ev->event_len) == 0);
-    if (!is_member)
-        return;
-    w->res.c[BC_MEMBER_EVENTS]++;
-    const char *k = memmem(msg, len, "user_id", 7), *end = msg + len;
-    if (!k || w->o->n_targets < 2)
-        return;
-    const char *p = k + 7;
-    while (p < end && (*p == '\\' || *p == '"' || *p == ':' || *p == ' ' || *p == 'u'))
-        p++;
-    uint32_t g = 0;
-    if (p >= end || *p < '0' || *p > '9')
-        return;
-    while (p < end && *p >= '0' && *p <= '9')
-        g = g * 10 + (uint32_t)(*p++ - '0');
-    if (bench_target_index(w->o, g) != bench_target_index(w->o, s->gidx))
-        w->res.c[BC_REMOTE_MEMBER]++;
-}
-
 static void churn_on_text(bench_ws *ws, const char *msg, size_t len, uint64_t now)
 {
     churn_slot *s = (churn_slot *)ws;
@@ -150,8 +132,6 @@ static void churn_on_text(bench_ws *ws, const char *msg, size_t len, uint64_t no
             churn_disconnect(w, s, now);
     } else if ((ev.kind == BP_SUB_ERROR || ev.kind == BP_ERROR) && s->state == CS_SUBSCRIBING) {
         churn_fail(w, s, "subscription refused", ev.code);
-    } else if (ev.kind == BP_INTERNAL && ev.event) {
-        churn_member_event(w, s, &ev, msg, len);
     }
 }
 
@@ -170,6 +150,7 @@ static void churn_open(churn_worker *w, churn_slot *s, uint64_t now)
 {
     s->t_start = now;
     s->subs_ok = 0;
+    s->opened++;
     s->state = CS_OPENING;
     int rc = bench_ws_open(&s->ws, bench_client_target(w->o, s->gidx));
     if (rc < 0)
@@ -288,7 +269,36 @@ static void churn_report_rss(bench_report *rep, const churn_marks *m, uint64_t c
                      "RSS growth per cycle, settled");
 }
 
-static void churn_report(const bench_opts *o, int procs, const bench_result *r, const churn_marks *m)
+/* Cluster runs: what the observers saw (scen_churn_obs.c). */
+static void churn_report_observers(bench_report *rep, const bench_opts *o, const bench_result *r, const uint64_t *x)
+{
+    uint64_t added = x[BENCH_CHURN_OBS_ADDED_LOCAL] + x[BENCH_CHURN_OBS_ADDED_REMOTE];
+    /* each cycle is seen by one observer per node on its channel */
+    uint64_t seen_max = r->c[BC_CYCLES] * (uint64_t)o->n_targets;
+    bench_report_section(rep, "observers (one per channel per node)");
+    bench_report_int(rep, "obs_added_local", x[BENCH_CHURN_OBS_ADDED_LOCAL], "member_added from the same node");
+    bench_report_int(rep, "obs_added_remote", x[BENCH_CHURN_OBS_ADDED_REMOTE], "member_added from another node");
+    bench_report_int(rep, "obs_removed_local", x[BENCH_CHURN_OBS_REMOVED_LOCAL], "member_removed, same node");
+    bench_report_int(rep, "obs_removed_remote", x[BENCH_CHURN_OBS_REMOVED_REMOTE], "member_removed, another node");
+    bench_report_num(rep, "obs_added_per_cycle", seen_max ? (double)added / (double)seen_max : 0, "",
+                     "member_added seen / (cycles x nodes)");
+    if (o->unique_users) { /* every cycle is exactly one added and one removed at each of them */
+        uint64_t removed = x[BENCH_CHURN_OBS_REMOVED_LOCAL] + x[BENCH_CHURN_OBS_REMOVED_REMOTE];
+        bench_report_int(rep, "obs_expected", seen_max, "expected of each (cycles x nodes)");
+        bench_report_int(rep, "obs_added_missing", seen_max > added ? seen_max - added : 0,
+                         "member_added missing (must be 0)");
+        bench_report_int(rep, "obs_removed_missing", seen_max > removed ? seen_max - removed : 0,
+                         "member_removed missing (must be 0)");
+        bench_report_int(rep, "obs_extra", (added > seen_max ? added - seen_max : 0) +
+                         (removed > seen_max ? removed - seen_max : 0), "events beyond the expected");
+    }
+    bench_report_int(rep, "obs_unbalanced", x[BENCH_CHURN_OBS_UNBALANCED], "users added != removed (must be 0)");
+    bench_report_int(rep, "obs_failed", x[BENCH_CHURN_OBS_CLOSED], "observers failed or closed");
+    bench_report_int(rep, "obs_unexpected", x[BENCH_CHURN_OBS_UNEXPECTED], "member events about nobody");
+}
+
+static void churn_report(const bench_opts *o, int procs, const bench_result *r, const churn_marks *m,
+                         const uint64_t *obs)
 {
     bench_report rep;
     uint64_t cycles = m->end_cycles - m->warm_cycles;
@@ -309,9 +319,8 @@ static void churn_report(const bench_opts *o, int procs, const bench_result *r, 
     bench_report_int(&rep, "sub_fail", r->c[BC_SUB_FAIL], "failed subscriptions / closes");
     bench_report_hist(&rep, "handshake", &r->h[BH_HANDSHAKE], "handshake latency");
     bench_report_hist(&rep, "cycle", &r->h[BH_REQUEST], "whole cycle");
-    bench_report_int(&rep, "member_events", r->c[BC_MEMBER_EVENTS], "member_added/removed received");
     if (o->n_targets > 1)
-        bench_report_int(&rep, "member_events_remote", r->c[BC_REMOTE_MEMBER], "of those, about another node's user");
+        churn_report_observers(&rep, o, r, obs);
     bench_report_section(&rep, "server");
     churn_report_rss(&rep, m, cycles);
     bench_report_cpu(&rep, "server", &m->s[1], &m->s[2], cycles, "cycle");
@@ -327,6 +336,14 @@ int bench_run_churn(const bench_opts *o)
     churn_marks m = {0};
     printf("churn: %u loops, presence + 2 public channels, %s, %.0f s warm-up + %.0f s\n", o->concurrency,
            o->rst ? "RST" : "close handshake", o->warmup, o->duration);
+    bench_proc obs_proc = {0};
+    uint64_t obs[BENCH_CHURN_OBS__COUNT] = {0};
+    bool observe = o->n_targets > 1;
+    if (observe && (bench_proc_spawn(&obs_proc, 0, 1, o, bench_churn_obs_main) < 0 ||
+                    bench_proc_wait(&obs_proc, 1, BM_READY, NULL, bench_setup_timeout_ms(o, o->channels)) < 0)) {
+        bench_proc_kill(&obs_proc, 1);
+        return -1;
+    }
     if (bench_proc_spawn_all(ps, n, o, churn_worker_main) < 0)
         return -1;
     bench_server_sample_take(o->server_pid, &m.s[0]);
@@ -343,7 +360,13 @@ int bench_run_churn(const bench_opts *o)
     if (bench_proc_collect(ps, n, 'q', r, NULL, 0) < 0)
         rc = -1;
     bench_proc_reap(ps, n);
-    churn_report(o, n, r, &m);
+    if (observe) { /* after --settle s: the last leaves have reached them */
+        bench_result obs_res = {0};
+        if (bench_proc_collect(&obs_proc, 1, 'q', &obs_res, obs, BENCH_CHURN_OBS__COUNT) < 0)
+            rc = -1;
+        bench_proc_reap(&obs_proc, 1);
+    }
+    churn_report(o, n, r, &m, obs);
     hd_free(vals);
     hd_free(ps);
     hd_free(r);

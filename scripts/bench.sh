@@ -18,7 +18,7 @@
 #   scripts/bench.sh --scenario soak [--duration 120]  the soak (an hour unless --duration; not in the default set)
 #   scripts/bench.sh --scenario publish --server-cpus 0-3 --io-threads 4 --client-cpus 4-7 -- --procs 4
 #                                                 herald on 4 cores, the load generator on 4 others
-#   scripts/bench.sh --server both --scenario cluster --scenario churn --scenario presence-churn-cluster \
+#   scripts/bench.sh --server both --scenario cluster --scenario presence-churn --scenario presence-churn-cluster \
 #     --scenario kill-reap                        cluster runs (redis-server + two nodes), herald then soketi
 #
 # Cluster scenarios start a fresh redis-server and two nodes A and B for each run: redis-server and A on
@@ -28,7 +28,8 @@
 #   cluster-fanout          the fanout load, subscribers split over A and B, publishes to A
 #   cluster-fanout-b        the same with every subscriber on B
 #   cluster                 = fanout (single-node baseline) cluster-fanout cluster-fanout-b
-#   presence-churn-cluster  the churn load with the loops split over A and B
+#   presence-churn          the churn load with a new presence user every cycle, one server (the baseline)
+#   presence-churn-cluster  the same with the loops split over A and B, and presence observers on both
 #   kill-reap               500 presence members on B, observers on A, kill -9 B: time to the last member_removed
 #
 # Options: --scenario NAME, --server herald|soketi|both, --target HOST:PORT, --server-pid PID,
@@ -37,8 +38,9 @@
 #   --server-cpus LIST (taskset list for the server, default 0), --client-cpus LIST (for
 #   herald_bench, default 1), --io-threads N (herald's io_threads, default 1; soketi has one).
 # Scenarios: connect connect-19k fanout fanout-max client-events churn churn-rst storm
-#   storm-sync (herald with cleanup.async_enabled false; only with a managed herald), publish, soak;
-#   cluster (a group), cluster-fanout cluster-fanout-b presence-churn-cluster kill-reap (managed servers only).
+#   storm-sync (herald with cleanup.async_enabled false; only with a managed herald), publish, soak,
+#   presence-churn; cluster (a group), cluster-fanout cluster-fanout-b presence-churn-cluster kill-reap
+#   (these four start their own servers: not with --target).
 # Environment: SOKETI_PEER_DIR (soketi install, default ~/.cache/herald-peers/soketi),
 #   BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1) (the options win), BENCH_HERALD_BIN (build/herald),
 #   BENCH_BIN (build/herald_bench), BENCH_CLUSTER_DRIVER (redis), BENCH_REDIS_SERVER (redis-server).
@@ -83,7 +85,7 @@ while [[ $# -gt 0 ]]; do
     --server-cpus) SERVER_CPU=$2; CPUS_GIVEN=1; shift 2 ;;
     --client-cpus) CLIENT_CPU=$2; CPUS_GIVEN=1; shift 2 ;;
     --io-threads) IO_THREADS=$2; shift 2 ;;
-    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -261,8 +263,9 @@ scenario_args() {
                    echo "fanout -n 1000 --channels 10 --rate 400 --duration $((q ? 5 : 15))" ;;
     fanout-max)    echo "fanout -n 1000 --channels 10 --rate 0 --publishers 16 --duration $((q ? 5 : 15))" ;;
     client-events) echo "client-events -n 1000 --rate 10 --duration $((q ? 5 : 15))" ;;
-    churn|presence-churn-cluster)
-                   echo "churn --concurrency 50 --warmup 3 --duration $((q ? 5 : 15))" ;;
+    churn)         echo "churn --concurrency 50 --warmup 3 --duration $((q ? 5 : 15))" ;;
+    presence-churn|presence-churn-cluster)
+                   echo "churn --concurrency 50 --warmup 3 --duration $((q ? 5 : 15)) --unique-users" ;;
     kill-reap)     echo "kill-reap -n $((q ? 100 : 500)) --channels 10 --duration $((q ? 15 : 30))" ;;
     churn-rst)     echo "churn --concurrency 50 --warmup 3 --duration $((q ? 5 : 15)) --rst" ;;
     storm|storm-sync) echo "storm -n $((q ? 4000 : 19000)) --connect-rate 4000 --rounds 2" ;;

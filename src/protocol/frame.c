@@ -39,15 +39,23 @@ void hd_frame_member(hd_buf *out, bool added, const char *channel, const char *u
     hd_buf_deinit(&data);
 }
 
-void hd_frame_watchlist(hd_buf *out, bool online, const char *user_id)
+void hd_frame_watchlist_ids(hd_buf *out, bool online, const char *user_ids_json)
 {
     hd_buf data;
     hd_buf_init(&data);
-    hd_buf_printf(&data, "{\"events\":[{\"name\":\"%s\",\"user_ids\":[", online ? "online" : "offline");
-    hd_buf_json_string(&data, user_id, strlen(user_id));
-    hd_buf_puts(&data, "]}]}");
+    hd_buf_printf(&data, "{\"events\":[{\"name\":\"%s\",\"user_ids\":[%s]}]}", online ? "online" : "offline",
+                  user_ids_json);
     hd_frame_event(out, "pusher_internal:watchlist_events", NULL, data.data, data.len);
     hd_buf_deinit(&data);
+}
+
+void hd_frame_watchlist(hd_buf *out, bool online, const char *user_id)
+{
+    hd_buf id;
+    hd_buf_init(&id);
+    hd_buf_json_string(&id, user_id, strlen(user_id));
+    hd_frame_watchlist_ids(out, online, id.data);
+    hd_buf_deinit(&id);
 }
 
 void hd_frame_subscription_count(hd_buf *out, const char *channel, uint32_t count)
@@ -127,4 +135,11 @@ void hd_frame_client_event(hd_buf *out, const char *event, const char *channel, 
         hd_buf_json_string(out, user_id, strlen(user_id));
     }
     hd_buf_append(out, "}", 1);
+}
+
+void hd_frame_subscription_succeeded(hd_buf *out, const char *channel, const char *presence_json, size_t len)
+{
+    if (!presence_json || !len) /* no presence: the data is an empty object */
+        presence_json = "{}", len = 2;
+    hd_frame_event(out, "pusher_internal:subscription_succeeded", channel, presence_json, len);
 }

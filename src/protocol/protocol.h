@@ -195,6 +195,9 @@ void hd_frame_member(struct hd_buf *out, bool added, const char *channel, const 
                      const char *user_info_json);
 /* pusher_internal:watchlist_events with one online / offline user. */
 void hd_frame_watchlist(struct hd_buf *out, bool online, const char *user_id);
+/* The same for several users: user_ids_json is their ids as JSON strings
+ * joined by ',' ("\"u1\",\"u2\""). */
+void hd_frame_watchlist_ids(struct hd_buf *out, bool online, const char *user_ids_json);
 /* pusher_internal:subscription_count. */
 void hd_frame_subscription_count(struct hd_buf *out, const char *channel, uint32_t count);
 /* pusher:error {"code":code (0 = null),"message":message}. */
@@ -217,5 +220,8 @@ void hd_frame_signin_success(struct hd_buf *out, const char *user_data);
  * JSON string (§4.4). */
 void hd_frame_client_event(struct hd_buf *out, const char *event, const char *channel, const char *data_json,
                            const char *user_id);
+/* pusher_internal:subscription_succeeded: data is the presence snapshot
+ * (presence_json[0, len), {"presence":{...}}), or {} when NULL / empty. */
+void hd_frame_subscription_succeeded(struct hd_buf *out, const char *channel, const char *presence_json, size_t len);
 
 #endif /* HD_PROTOCOL_H */

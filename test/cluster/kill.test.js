@@ -49,7 +49,7 @@ test(`kill -9 of B with ${MEMBERS} presence members and ${PLAIN} plain channels:
     }
     const all = { [pres]: {}, ...Object.fromEntries(plain.map((c) => [c, {}])) };
     await cl.eventuallySame([A, B, C], '/channels', {}, { channels: all }, { timeout: h.T(5000) });
-    await hooks.waitCount((e) => e.name === 'channel_occupied' && e.channel.startsWith(tag), PLAIN + 1);
+    await hooks.waitCount((e) => e.name === 'channel_occupied' && (e.channel === pres || plain.includes(e.channel)), PLAIN + 1);
 
     const t0 = Date.now();
     await cluster.kill(B);

@@ -97,7 +97,8 @@ function eventData(raw) {
 /** The SDK's errors carry the node's answer (status, body); a network error has neither. */
 function apiError(err) {
   if (err && err.status) return { status: err.status, body: err.body };
-  return { status: 0, body: String(err && err.message ? err.message : err) };
+  const cause = err && err.error ? err.error.code || err.error.message : null; // ECONNREFUSED, say
+  return { status: 0, body: String(cause || (err && err.message) || err) };
 }
 
 /**

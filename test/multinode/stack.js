@@ -98,10 +98,10 @@ function redisPing(port) {
   });
 }
 
-/** Whether this herald binary knows an environment variable (older builds stop on an unknown one). */
-function heraldKnows(bin, env, name, value) {
+/** null when this herald accepts name=value, else its complaint (older builds stop on an unknown key). */
+function heraldRefuses(bin, env, name, value) {
   const r = spawnSync(bin, ['--check-config', CONFIG], { env: { ...env, [name]: value }, encoding: 'utf8' });
-  return r.status === 0;
+  return r.status === 0 ? null : `${r.stderr || r.stdout || ''}`.trim() || `exit status ${r.status}`;
 }
 
 // ---------------------------------------------------------------- children
@@ -177,6 +177,7 @@ function baseEnv() {
  *   redisPort     undefined: 6379 if free, else a free one; 0: a free one
  *   driver        adapter.driver, 'redis' (default) or 'local'
  *   nodeTimeoutMs adapter.redis.node_timeout_ms when this herald knows the key (stack.nodeTimeoutMs says)
+ *   readyDeadlineMs       how long to wait for each node's GET /ready (default 5000; node.ready says)
  *   onLog(source, line)   every line a child prints (default: none)
  * stack: {url, webPort, redis: {port}, nodes: [{name, port, metricsPort, pid, ready}], prefix, driver,
  *         nodeTimeoutMs, killNode(name, signal = 'SIGKILL'), logs(name), stop()}
@@ -236,11 +237,12 @@ async function startStack(opts = {}) {
     };
     if (opts.nodeTimeoutMs) {
       const v = String(opts.nodeTimeoutMs);
-      if (heraldKnows(heraldBin, env, 'HERALD_ADAPTER_REDIS_NODE_TIMEOUT_MS', v)) {
+      const refusal = heraldRefuses(heraldBin, env, 'HERALD_ADAPTER_REDIS_NODE_TIMEOUT_MS', v);
+      if (!refusal) {
         env.HERALD_ADAPTER_REDIS_NODE_TIMEOUT_MS = v;
         stack.nodeTimeoutMs = opts.nodeTimeoutMs;
       } else {
-        onLog('stack', `this herald does not accept HERALD_ADAPTER_REDIS_NODE_TIMEOUT_MS=${v}: left at its default`);
+        onLog('stack', `node timeout left at herald's default: ${refusal}`);
       }
     }
 
@@ -307,6 +309,14 @@ function portFromEnv(name, fallback) {
   return p;
 }
 
+function msFromEnv(name) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms <= 0) throw new Error(`${name} must be a number of milliseconds, got ${JSON.stringify(raw)}`);
+  return ms;
+}
+
 async function main() {
   const opts = {
     ports: portsFromEnv('MULTINODE_PORTS', DEFAULTS.ports),
@@ -314,7 +324,7 @@ async function main() {
     webPort: portFromEnv('MULTINODE_WEB_PORT', DEFAULTS.webPort),
     redisPort: portFromEnv('MULTINODE_REDIS_PORT', undefined),
     driver: process.env.MULTINODE_DRIVER || 'redis',
-    nodeTimeoutMs: portFromEnv('MULTINODE_NODE_TIMEOUT_MS', 0) || undefined,
+    nodeTimeoutMs: msFromEnv('MULTINODE_NODE_TIMEOUT_MS'),
     onLog: (source, line) => { if (line) console.log(`[${source}] ${line}`); },
   };
   if (!['redis', 'local'].includes(opts.driver)) throw new Error('MULTINODE_DRIVER must be redis or local');

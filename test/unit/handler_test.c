@@ -95,17 +95,20 @@ static char *expect_succeeded(char *out, size_t len, const char *channel)
 
 static char *expect_error(char *out, size_t len, const char *code, const char *message)
 {
-    snprintf(out, len, "{\"event\":\"pusher:error\",\"data\":{\"code\":%s,\"message\":\"%s\"}}", code, message);
+    int n = snprintf(out, len, "{\"event\":\"pusher:error\",\"data\":{\"code\":%s,\"message\":\"%s\"}}", code,
+                     message);
+    CU_ASSERT_FATAL(n > 0 && (size_t)n < len);
     return out;
 }
 
 static char *expect_sub_error(char *out, size_t len, const char *channel, const char *type, const char *error,
                               int status)
 {
-    snprintf(out, len,
-             "{\"event\":\"pusher:subscription_error\",\"channel\":\"%s\",\"data\":{\"type\":\"%s\",\"error\":\"%s\","
-             "\"status\":%d}}",
-             channel, type, error, status);
+    int n = snprintf(out, len,
+                     "{\"event\":\"pusher:subscription_error\",\"channel\":\"%s\",\"data\":{\"type\":\"%s\","
+                     "\"error\":\"%s\",\"status\":%d}}",
+                     channel, type, error, status);
+    CU_ASSERT_FATAL(n > 0 && (size_t)n < len);
     return out;
 }
 

@@ -1,7 +1,7 @@
 /* protocol_test.c - CUnit suite "protocol": the test vectors of
  * PUSHER_PROTOCOL.md §0, channel name classification (§5), id syntax (§11),
- * socket auth verification (§6), HTTP API authentication (§9.1) and UTF-8
- * validation.
+ * socket auth verification (§6), HTTP API authentication (§9.1), UTF-8
+ * validation and the bytes of every frame herald sends (frame.c).
  *
  * THREADING: run by the single-threaded unit test runner.
  */
@@ -874,6 +874,83 @@ static void test_utf8_cjson_escapes(void)
     check_json_string("\"\\u00e9\\u4e2d\\uffff\"", "\xc3\xa9\xe4\xb8\xad\xef\xbf\xbf");
 }
 
+/* ---- frames (frame.c): the bytes every path sends ---- */
+
+/* out holds exactly want; out is emptied for the next frame. */
+static void frame_is(hd_buf *out, const char *want)
+{
+    CU_ASSERT_STRING_EQUAL(out->data ? out->data : "", want);
+    hd_buf_deinit(out);
+}
+
+static void test_frames_events(void)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    hd_frame_event(&b, "my-event", "my-channel", "{\"a\":\"b\"}", 9);
+    frame_is(&b, "{\"event\":\"my-event\",\"channel\":\"my-channel\",\"data\":\"{\\\"a\\\":\\\"b\\\"}\"}");
+    hd_frame_event(&b, "e\"v", NULL, NULL, 0);
+    frame_is(&b, "{\"event\":\"e\\\"v\"}");
+    hd_frame_ping(&b);
+    frame_is(&b, "{\"event\":\"pusher:ping\",\"data\":\"{}\"}");
+    hd_frame_pong(&b);
+    frame_is(&b, "{\"event\":\"pusher:pong\",\"data\":\"{}\"}");
+    hd_frame_connection_established(&b, "123.45", 120);
+    frame_is(&b, "{\"event\":\"pusher:connection_established\",\"data\":\"{\\\"socket_id\\\":\\\"123.45\\\","
+                 "\\\"activity_timeout\\\":120}\"}");
+    hd_frame_error(&b, 4009, "Bad \"auth\"");
+    frame_is(&b, "{\"event\":\"pusher:error\",\"data\":{\"code\":4009,\"message\":\"Bad \\\"auth\\\"\"}}");
+    hd_frame_error(&b, 0, "Unknown event");
+    frame_is(&b, "{\"event\":\"pusher:error\",\"data\":{\"code\":null,\"message\":\"Unknown event\"}}");
+    hd_frame_signin_success(&b, "{\"id\":\"u1\"}");
+    frame_is(&b, "{\"event\":\"pusher:signin_success\",\"data\":{\"user_data\":\"{\\\"id\\\":\\\"u1\\\"}\"}}");
+    hd_frame_client_event(&b, "client-x", "private-c", "{\"n\":1}", NULL);
+    frame_is(&b, "{\"event\":\"client-x\",\"channel\":\"private-c\",\"data\":{\"n\":1}}");
+    hd_frame_client_event(&b, "client-x", "presence-c", "\"s\"", "42");
+    frame_is(&b, "{\"event\":\"client-x\",\"channel\":\"presence-c\",\"data\":\"s\",\"user_id\":\"42\"}");
+}
+
+static void test_frames_subscriptions(void)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    hd_frame_subscription_succeeded(&b, "c", NULL, 0);
+    frame_is(&b, "{\"event\":\"pusher_internal:subscription_succeeded\",\"channel\":\"c\",\"data\":\"{}\"}");
+    static const char snap[] = "{\"presence\":{\"ids\":[\"1\"],\"hash\":{\"1\":null},\"count\":1}}";
+    hd_frame_subscription_succeeded(&b, "presence-c", snap, sizeof snap - 1);
+    frame_is(&b, "{\"event\":\"pusher_internal:subscription_succeeded\",\"channel\":\"presence-c\",\"data\":"
+                 "\"{\\\"presence\\\":{\\\"ids\\\":[\\\"1\\\"],\\\"hash\\\":{\\\"1\\\":null},\\\"count\\\":1}}\"}");
+    hd_frame_subscription_error(&b, "private-x", "AuthError", "Invalid signature", 401);
+    frame_is(&b, "{\"event\":\"pusher:subscription_error\",\"channel\":\"private-x\",\"data\":{\"type\":\"AuthError\","
+                 "\"error\":\"Invalid signature\",\"status\":401}}");
+    hd_frame_cache_miss(&b, "cache-c");
+    frame_is(&b, "{\"event\":\"pusher:cache_miss\",\"channel\":\"cache-c\"}");
+    hd_frame_subscription_count(&b, "c", 7);
+    frame_is(&b, "{\"event\":\"pusher_internal:subscription_count\",\"channel\":\"c\",\"data\":"
+                 "\"{\\\"subscription_count\\\":7}\"}");
+}
+
+static void test_frames_members(void)
+{
+    hd_buf b;
+    hd_buf_init(&b);
+    hd_frame_member(&b, true, "presence-c", "\"u1\"", "{\"name\":\"Ann\"}");
+    frame_is(&b, "{\"event\":\"pusher_internal:member_added\",\"channel\":\"presence-c\",\"data\":"
+                 "\"{\\\"user_id\\\":\\\"u1\\\",\\\"user_info\\\":{\\\"name\\\":\\\"Ann\\\"}}\"}");
+    hd_frame_member(&b, true, "presence-c", "7", NULL); /* a numeric user_id stays a number */
+    frame_is(&b, "{\"event\":\"pusher_internal:member_added\",\"channel\":\"presence-c\",\"data\":"
+                 "\"{\\\"user_id\\\":7}\"}");
+    hd_frame_member(&b, false, "presence-c", "\"u1\"", "{\"ignored\":1}");
+    frame_is(&b, "{\"event\":\"pusher_internal:member_removed\",\"channel\":\"presence-c\",\"data\":"
+                 "\"{\\\"user_id\\\":\\\"u1\\\"}\"}");
+    hd_frame_watchlist(&b, true, "u\"1");
+    frame_is(&b, "{\"event\":\"pusher_internal:watchlist_events\",\"data\":"
+                 "\"{\\\"events\\\":[{\\\"name\\\":\\\"online\\\",\\\"user_ids\\\":[\\\"u\\\\\\\"1\\\"]}]}\"}");
+    hd_frame_watchlist_ids(&b, false, "\"a\",\"b\"");
+    frame_is(&b, "{\"event\":\"pusher_internal:watchlist_events\",\"data\":"
+                 "\"{\\\"events\\\":[{\\\"name\\\":\\\"offline\\\",\\\"user_ids\\\":[\\\"a\\\",\\\"b\\\"]}]}\"}");
+}
+
 void hd_test_suite_protocol(void)
 {
     CU_pSuite s = CU_add_suite("protocol", NULL, NULL);
@@ -912,4 +989,7 @@ void hd_test_suite_protocol(void)
     CU_add_test(s, "utf8 vectors (RFC 3629)", test_utf8_vectors);
     CU_add_test(s, "utf8 length bounds", test_utf8_len_bounds);
     CU_add_test(s, "utf8: cJSON refuses escaped lone surrogates", test_utf8_cjson_escapes);
+    CU_add_test(s, "frames: events, errors, greeting, ping/pong, signin, client events", test_frames_events);
+    CU_add_test(s, "frames: subscription succeeded / error, cache miss, count", test_frames_subscriptions);
+    CU_add_test(s, "frames: members and watchlists", test_frames_members);
 }

@@ -64,7 +64,7 @@ static void join_internal(hd_session *s, const char *prefix, const char *user_id
  * (one '0' or '1' per id). It names who is online; offline is implied. */
 static void send_online(hd_session *s, const char *ids, const char *flags, size_t n_flags)
 {
-    hd_buf online, data, frame;
+    hd_buf online;
     hd_buf_init(&online);
     size_t i = 0;
     for (const char *p = ids; *p && i < n_flags; i++) {
@@ -78,12 +78,10 @@ static void send_online(hd_session *s, const char *ids, const char *flags, size_
         p += len + (end ? 1 : 0);
     }
     if (online.len) {
-        hd_buf_init(&data);
+        hd_buf frame;
         hd_buf_init(&frame);
-        hd_buf_printf(&data, "{\"events\":[{\"name\":\"online\",\"user_ids\":[%s]}]}", online.data);
-        hd_frame_event(&frame, "pusher_internal:watchlist_events", NULL, data.data, data.len);
+        hd_frame_watchlist_ids(&frame, true, online.data);
         hd_session_send_text(s, frame.data, frame.len);
-        hd_buf_deinit(&data);
         hd_buf_deinit(&frame);
     }
     hd_buf_deinit(&online);
@@ -132,9 +130,7 @@ static void send_success(hd_session *s, const char *user_data)
 {
     hd_buf b;
     hd_buf_init(&b);
-    hd_buf_puts(&b, "{\"event\":\"pusher:signin_success\",\"data\":{\"user_data\":");
-    hd_buf_json_string(&b, user_data, strlen(user_data));
-    hd_buf_puts(&b, "}}");
+    hd_frame_signin_success(&b, user_data);
     hd_session_send_text(s, b.data, b.len);
     hd_buf_deinit(&b);
 }

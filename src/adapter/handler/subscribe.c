@@ -177,8 +177,7 @@ static void send_succeeded(hd_session *s, const char *channel, const hd_buf *pre
 {
     hd_buf b;
     hd_buf_init(&b);
-    hd_frame_event(&b, "pusher_internal:subscription_succeeded", channel, presence->len ? presence->data : "{}",
-                   presence->len ? presence->len : 2);
+    hd_frame_subscription_succeeded(&b, channel, presence->len ? presence->data : NULL, presence->len);
     hd_session_send_text(s, b.data, b.len);
     hd_buf_deinit(&b);
 }

@@ -190,6 +190,12 @@ static void handshake_step(hd_rd *rd)
     if (--rd->handshake_left > 0)
         return;
     ev_timer_stop(rd->loop, &rd->connect_timer);
+    if (atomic_load(&rd->left)) {
+        /* after leave_cluster: the connection only carries publishes, nothing is registered */
+        rd_set_state(rd, RD_ST_LEFT);
+        atomic_store(&rd->accepting, true);
+        return;
+    }
     hd_log(rd->attempt ? HD_LOG_NOTICE : HD_LOG_INFO, RD_MOD, "connected to %s:%u%s", rd->cfg->adapter.redis.host,
            (unsigned)rd->cfg->adapter.redis.port, rd->attempt ? " again" : "");
     rd->attempt = 0;
@@ -372,6 +378,8 @@ static void reconnect_cb(struct ev_loop *loop, ev_timer *w, int revents)
     hd_rd *rd = w->data;
     (void)loop, (void)revents;
     atomic_fetch_add_explicit(&rd->st.reconnects, 1, memory_order_relaxed);
+    if (atomic_load(&rd->left))
+        return; /* left the cluster: nothing to come back for */
     rd_conn_start(rd);
 }
 

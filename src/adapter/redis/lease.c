@@ -385,6 +385,7 @@ void rd_leave_start(hd_rd *rd)
 {
     int st = atomic_load(&rd->state);
     rd_lease_renew_timer(rd, false);
+    ev_timer_stop(rd->loop, &rd->reconnect_timer);
     if (!rd_link_ready(rd) || (st != RD_ST_UP && st != RD_ST_RESYNCING)) {
         /* not registered: nothing of this node to remove now (a lease of an
          * earlier connection ends by itself and is reaped by the others) */

@@ -230,7 +230,7 @@ void rd_join_degraded(hd_rd *rd, hd_app *app, const char *channel, size_t len, h
 
 /* ---- waiting for P:n:<num> ---- */
 
-uint64_t rd_wait_add(hd_rd *rd, hd_app *app, const char *channel, hd_ad_caller to, bool online)
+uint64_t rd_wait_add(hd_rd *rd, hd_app *app, const char *channel, hd_ad_caller to, int kind)
 {
     rd_wait *w = hd_calloc(1, sizeof *w);
     w->rid = ++rd->next_rid;
@@ -238,7 +238,7 @@ uint64_t rd_wait_add(hd_rd *rd, hd_app *app, const char *channel, hd_ad_caller t
     w->app = app;
     w->channel = hd_strdup(channel ? channel : "");
     w->to = to;
-    w->online = online;
+    w->kind = (uint8_t)kind;
     char key[24];
     int kl = snprintf(key, sizeof key, "%" PRIu64, w->rid);
     w->entry = hd_map_insert(&rd->wait_map, key, (size_t)kl, w);
@@ -271,9 +271,9 @@ static rd_wait *wait_take(hd_rd *rd, const char *key, size_t len)
 
 static void wait_fail_now(hd_rd *rd, rd_wait *w)
 {
-    if (w->online)
+    if (w->kind == RD_WAIT_ONLINE)
         rd_reply_status(rd, w->to, HD_AD_UNAVAILABLE);
-    else
+    else if (w->kind == RD_WAIT_JOIN)
         rd_join_degraded(rd, w->app, w->channel, strlen(w->channel), w->to);
     hd_free(w->channel);
     hd_free(w);
@@ -383,9 +383,11 @@ void rd_member_send(hd_rd *rd, rd_op *op)
             rd_count_drop(rd, RD_DROP_TIMEOUT, "a cluster answer (the local one was given)");
             rd_join_degraded(rd, op->app, op->channel, op->channel_len, op->reply_to);
         } else {
-            rid = rd_wait_add(rd, op->app, op->channel, op->reply_to, false);
+            rid = rd_wait_add(rd, op->app, op->channel, op->reply_to, RD_WAIT_JOIN);
         }
         op->reply_to.token = 0;
+    } else if (op->refresh) {
+        rid = rd_wait_add(rd, op->app, op->channel, op->reply_to, RD_WAIT_REFRESH);
     }
     const hd_config *cfg = rd->cfg;
     const hd_app_config *acfg = hd_app_cfg(op->app);
@@ -463,6 +465,24 @@ static uint32_t num_of(const char *s, size_t len)
     return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
+/* After a resync: this node's subscribers of a presence channel may have
+ * missed member frames while the pub/sub connection was away; a fresh
+ * pusher_internal:subscription_succeeded replaces the client's member list
+ * (pusher-js rebuilds it on every such frame), ordered among the
+ * channel's messages like any join result. */
+static void presence_refresh(hd_rd *rd, rd_wait *w, const char *presence, size_t len)
+{
+    if (len && !rd->stopping) {
+        hd_buf frame;
+        hd_buf_init(&frame);
+        hd_frame_event(&frame, "pusher_internal:subscription_succeeded", w->channel, presence, len);
+        rd->host->deliver(rd->base.srv, w->app, w->channel, strlen(w->channel), frame.data, frame.len, NULL);
+        hd_buf_deinit(&frame);
+    }
+    hd_free(w->channel);
+    hd_free(w);
+}
+
 static void join_result(hd_rd *rd, const char *p, const char *end)
 {
     const char *f[8];
@@ -476,6 +496,10 @@ static void join_result(hd_rd *rd, const char *p, const char *end)
     rd_wait *w = wait_take(rd, f[0], l[0]);
     if (!w)
         return; /* answered already (timeout, failure) */
+    if (w->kind == RD_WAIT_REFRESH) {
+        presence_refresh(rd, w, f[4], l[4]);
+        return;
+    }
     hd_ad_reply *r = hd_ad_reply_new(w->to);
     r->status = l[1] == 1 && f[1][0] == '1' ? HD_AD_LIMIT : HD_AD_OK;
     r->subscribers = num_of(f[2], l[2]);

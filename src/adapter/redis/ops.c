@@ -72,6 +72,8 @@ void rd_op_terminate_user(hd_adapter *a, hd_app *app, const char *user_id)
 
 static void publish_done(hd_rd *rd, rd_cmd *c, redisReply *r)
 {
+    if (rd->stopping)
+        return;
     if (!r)
         rd_count_drop(rd, RD_DROP_REDIS_DOWN, "a publish to other nodes");
     else if (r->type == REDIS_REPLY_ERROR)
@@ -162,10 +164,11 @@ void rd_quota_degraded(hd_rd *rd, hd_app *app, hd_ad_caller to)
 {
     if (rd->stopping || !to.token)
         return;
+    /* the caller counts the connection asking in local_connections already */
     uint32_t max = hd_app_cfg(app)->max_connections;
     uint32_t here = rd->host->local_connections(rd->base.srv, app);
     hd_ad_reply *r = hd_ad_reply_new(to);
-    r->status = max == 0 || here < max ? HD_AD_OK : HD_AD_QUOTA;
+    r->status = max == 0 || here <= max ? HD_AD_OK : HD_AD_QUOTA;
     r->degraded = true;
     rd->host->complete(rd->base.srv, r);
 }

@@ -87,7 +87,7 @@ static void online_send(hd_rd *rd, rd_op *op, const char *prefix, const char *ap
             break;
         p = nl + 1;
     }
-    uint64_t rid = op->reply_to.token ? rd_wait_add(rd, op->app, NULL, op->reply_to, true) : 0;
+    uint64_t rid = op->reply_to.token ? rd_wait_add(rd, op->app, NULL, op->reply_to, RD_WAIT_ONLINE) : 0;
     char token[24];
     snprintf(token, sizeof token, "%" PRIu64, rid);
     argv[0] = prefix, argv[1] = app_id, argv[2] = rd->num_str, argv[3] = token;

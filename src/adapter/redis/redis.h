@@ -105,6 +105,7 @@ typedef struct rd_op {
     uint8_t kind;
     bool full;         /* MEMBER: users are this node's complete list (resync) */
     bool cache;        /* PUBLISH: also the channel's cached event */
+    bool refresh;      /* MEMBER (resync): send this node's subscribers a fresh presence snapshot */
     bool counted;      /* its bytes are in the queue total */
     size_t bytes;
     hd_app *app;
@@ -165,7 +166,13 @@ typedef struct rd_chan {
     uint64_t linger_until_ms;
 } rd_chan;
 
-/* A join or an online read whose answer comes on P:n:<num>. */
+/* What waits for an answer on P:n:<num>. */
+enum rd_wait_kind {
+    RD_WAIT_JOIN,    /* a subscribe: J message -> host->complete */
+    RD_WAIT_ONLINE,  /* a watchlist read: R message -> host->complete */
+    RD_WAIT_REFRESH, /* presence refresh after a resync: J -> subscription_succeeded to local subscribers */
+};
+
 typedef struct rd_wait {
     struct rd_wait *prev, *next; /* rd->waits, by deadline */
     uint64_t rid;
@@ -173,7 +180,7 @@ typedef struct rd_wait {
     hd_app *app;
     char *channel;
     hd_ad_caller to;
-    bool online;             /* READ_ONLINE, else a join */
+    uint8_t kind;            /* enum rd_wait_kind */
     hd_map_entry *entry;     /* in rd->wait_map */
 } rd_wait;
 
@@ -222,7 +229,7 @@ struct hd_rd {
     pthread_t thread;
     bool thread_started;
     struct ev_loop *loop;
-    bool stopping;           /* destroy: tear down silently, answer nothing */
+    atomic_bool stopping;    /* {atomic} destroy: tear down silently, answer nothing */
     bool in_link_down;
     uint64_t rng;
     ev_async wake;
@@ -257,6 +264,7 @@ struct hd_rd {
     uint64_t last_probe_ms;
     bool reaping, holds_busy;
     uint64_t last_dirty_ms;
+    bool refresh_presence;   /* this resync refreshes local presence subscribers (missed frames) */
     bool sweep_after;        /* this resync ends with a sweep (same inc after a reconnect) */
     unsigned resync_gen;
     uint64_t resync_started_ms;
@@ -352,7 +360,7 @@ void rd_join_degraded(hd_rd *rd, hd_app *app, const char *channel, size_t len, h
 void rd_node_message(hd_rd *rd, const char *payload, size_t len); /* P:n:<num> */
 void rd_waits_tick(hd_rd *rd, uint64_t now_ms);  /* joins / reads past op_timeout_ms */
 void rd_waits_fail_all(hd_rd *rd);            /* link gone */
-uint64_t rd_wait_add(hd_rd *rd, hd_app *app, const char *channel, hd_ad_caller to, bool online);
+uint64_t rd_wait_add(hd_rd *rd, hd_app *app, const char *channel, hd_ad_caller to, int kind);
 void rd_wait_fail(hd_rd *rd, uint64_t rid);   /* the command failed: answer it now */
 void rd_script_error(hd_rd *rd, int script, const redisReply *r); /* logged, rate-limited */
 

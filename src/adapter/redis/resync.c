@@ -25,10 +25,12 @@ typedef struct resync_ctx {
     size_t channels;
 } resync_ctx;
 
-static void assert_channel(hd_rd *rd, hd_app *app, hd_channel *ch)
+static void assert_channel(hd_rd *rd, hd_app *app, hd_channel *ch, bool refresh)
 {
     hd_channel_order_lock(ch);
     rd_op *op = rd_member_snapshot(rd, app, ch);
+    op->refresh = refresh && op->kind == RD_OP_MEMBER && hd_channel_get_type(ch).kind == HD_CHANNEL_PRESENCE &&
+                  op->node_count > 0;
     rd_queue_push(rd, op, true); /* bounded by the registry's size, never dropped */
     hd_channel_order_unlock(ch);
 }
@@ -36,7 +38,7 @@ static void assert_channel(hd_rd *rd, hd_app *app, hd_channel *ch)
 static void resync_channel(hd_channel *ch, void *arg)
 {
     resync_ctx *ctx = arg;
-    assert_channel(ctx->rd, ctx->app, ch);
+    assert_channel(ctx->rd, ctx->app, ch, ctx->rd->refresh_presence);
     ctx->channels++;
 }
 
@@ -53,6 +55,8 @@ void rd_resync_start(hd_rd *rd, int reason)
     if (reason >= 0)
         atomic_fetch_add_explicit(&rd->st.resyncs[reason], 1, memory_order_relaxed);
     rd->sweep_after = reason == RD_RS_RECONNECT && !rd->fresh;
+    /* after an outage or a lost lease this node may have missed member frames */
+    rd->refresh_presence = reason >= 0 && reason != RD_RS_DROPPED_OP;
     rd->resync_gen++;
     rd->resync_end_seen = false;
     resync_ctx ctx = {rd, NULL, 0};
@@ -176,7 +180,7 @@ void rd_dirty_tick(hd_rd *rd, uint64_t now_ms)
         hd_channel *ch = hd_registry_acquire(app->registry, name, len, true);
         if (!ch)
             continue;
-        assert_channel(rd, app, ch);
+        assert_channel(rd, app, ch, false);
         hd_registry_release(app->registry, ch);
     }
     hd_map_deinit(&dirty);

@@ -81,8 +81,9 @@ static void remove_missing(hd_server *srv, const hd_config *cfg, reload_counts *
         atomic_store_explicit(&app->removed, true, memory_order_release);
         close_sessions(srv, app);
         rc->removed++;
-        hd_log(HD_LOG_NOTICE, "reload", "app %s removed: new connections get 4001, its API 404; closing its %u "
-               "connection(s) with 4001", id, atomic_load(&app->connections));
+        hd_log(HD_LOG_NOTICE, "reload", "app %s removed: new connections get %d, its API 404; closing its %u "
+               "connection(s) with %d", id, HD_CLOSE_APP_NOT_FOUND, atomic_load(&app->connections),
+               HD_CLOSE_APP_NOT_FOUND);
     }
 }
 

@@ -425,7 +425,8 @@ static void contexts_destroy(hd_server *srv)
 
 void hd_server_shutdown(hd_server *srv)
 {
-    hd_log(HD_LOG_NOTICE, "server", "shutting down: closing %u connection(s) with 4200", total_connections(srv));
+    hd_log(HD_LOG_NOTICE, "server", "shutting down: closing %u connection(s) with %d", total_connections(srv),
+           HD_CLOSE_SHUTTING_DOWN);
     /* Stop accepting on every listener at once, from here: each io thread
      * closes its own only when it wakes, and until the last one did, the
      * kernel would still hand new clients to an open one (SO_REUSEPORT).

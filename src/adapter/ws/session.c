@@ -32,12 +32,7 @@ void hd_session_send_error(hd_session *s, int code, const char *message)
 {
     hd_buf b;
     hd_buf_init(&b);
-    if (code)
-        hd_buf_printf(&b, "{\"event\":\"pusher:error\",\"data\":{\"code\":%d,\"message\":", code);
-    else
-        hd_buf_puts(&b, "{\"event\":\"pusher:error\",\"data\":{\"code\":null,\"message\":");
-    hd_buf_json_string(&b, message, strlen(message));
-    hd_buf_puts(&b, "}}");
+    hd_frame_error(&b, code, message);
     hd_session_send_text(s, b.data, b.len);
     hd_buf_deinit(&b);
 }
@@ -234,12 +229,11 @@ static int quota_take(hd_server *srv, hd_app *app)
 
 static void send_established(hd_session *s)
 {
-    char frame[200];
-    int n = snprintf(frame, sizeof frame,
-                     "{\"event\":\"pusher:connection_established\",\"data\":\"{\\\"socket_id\\\":\\\"%s\\\","
-                     "\\\"activity_timeout\\\":%u}\"}",
-                     s->socket_id, s->io->srv->cfg->activity_timeout);
-    hd_session_send_text(s, frame, (size_t)n);
+    hd_buf b;
+    hd_buf_init(&b);
+    hd_frame_connection_established(&b, s->socket_id, s->io->srv->cfg->activity_timeout);
+    hd_session_send_text(s, b.data, b.len);
+    hd_buf_deinit(&b);
     /* Written now rather than on the next writable turn: in a disconnect
      * storm that turn comes after every socket already ready (listener.c).
      * A fresh socket's send buffer is empty, and lws keeps whatever a
@@ -378,7 +372,7 @@ void hd_session_receive(hd_session *s, const char *in, size_t len)
 void hd_session_wire_close(hd_session *s, const unsigned char *payload, size_t len)
 {
     if (!s->wire_close_code)
-        s->wire_close_code = len >= 2 ? (uint16_t)(payload[0] << 8 | payload[1]) : 1005;
+        s->wire_close_code = len >= 2 ? (uint16_t)(payload[0] << 8 | payload[1]) : HD_CLOSE_NO_STATUS;
 }
 
 /* The code a connection ended with (herald_connections_closed_total):
@@ -388,7 +382,7 @@ static uint16_t close_code_of(const hd_session *s)
 {
     if (s->closing && s->close_code)
         return s->close_code;
-    return s->wire_close_code ? s->wire_close_code : 1006;
+    return s->wire_close_code ? s->wire_close_code : HD_CLOSE_ABNORMAL;
 }
 
 /* LWS_CALLBACK_CLOSED: runs once per session. */

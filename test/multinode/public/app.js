@@ -444,7 +444,7 @@ async function pollCounts() {
         const res = await fetch(`/api/counts?node=${encodeURIComponent(n.name)}`);
         const r = await res.json();
         nodeCounts.set(n.name, r.ok ? { ok: true, channels: r.channels, at: new Date() }
-          : { ok: false, error: `${r.status || 'unreachable'} ${show(r.body)}`, at: new Date() });
+          : { ok: false, error: r.status ? `HTTP ${r.status} ${show(r.body)}` : `unreachable (${show(r.body)})`, at: new Date() });
       } catch (err) {
         nodeCounts.set(n.name, { ok: false, error: err.message, at: new Date() });
       }
@@ -464,7 +464,7 @@ function renderCounts() {
     const c = nodeCounts.get(n.name);
     return el('th', { testid: 'count-node', 'data-node': n.name, 'data-ok': String(!!(c && c.ok)),
                       class: c && !c.ok ? 'down' : '' },
-      `node ${n.name}`, el('small', {}, c ? (c.ok ? `:${n.port} · ${clock(c.at)}` : `unreachable: ${c.error}`) : '…'));
+      `node ${n.name}`, el('small', {}, c ? (c.ok ? `:${n.port} · ${clock(c.at)}` : c.error) : '…'));
   }));
   const rows = [...names].sort().map((ch) => {
     const answers = config.nodes.map((n) => {
