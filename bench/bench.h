@@ -236,6 +236,8 @@ enum bench_hist_id {
     BH_LORIS,       /* soak: slowloris head, connect to the server's reaction */
     BH_LORIS_BODY,  /* soak: slowloris body, the same */
     BH_SLOW_FREED,  /* soak: slow reader stalled to the server's socket released */
+    BH_LATENCY_T0,  /* fanout with --targets: BH_LATENCY of the clients on target 0 */
+    BH_LATENCY_T1,  /* ... on target 1 */
     BH__COUNT
 };
 

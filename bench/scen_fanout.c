@@ -78,7 +78,11 @@ static void fan_on_event(bench_pool *p, bench_client *cl, const bench_pev *ev, c
     w->res.c[BC_MSGS]++;
     if (bench_bitset_set(&w->seen[i], seq))
         w->res.c[BC_DUPS]++;
-    bench_hist_record(&w->res.h[BH_LATENCY], now_us > ts ? now_us - ts : 0);
+    uint64_t lat = now_us > ts ? now_us - ts : 0;
+    bench_hist_record(&w->res.h[BH_LATENCY], lat);
+    int node = bench_target_index(p->o, cl->gidx);
+    if (p->o->n_targets > 1 && node < 2)
+        bench_hist_record(&w->res.h[BH_LATENCY_T0 + node], lat);
     if (!w->res.c[BC_FIRST_US])
         w->res.c[BC_FIRST_US] = now_us;
     w->res.c[BC_LAST_US] = now_us;
@@ -353,6 +357,10 @@ static void fan_report(const bench_opts *o, int procs, fan_totals *t, const benc
     bench_report_int(&rep, "unexpected", r->c[BC_ERRORS], "malformed / wrong channel");
     bench_report_int(&rep, "closed", r->c[BC_CLOSED], "subscribers closed by the server");
     bench_report_hist(&rep, "latency", &r->h[BH_LATENCY], "end-to-end latency");
+    if (o->n_targets > 1) { /* where the tail is: per node of the subscribers */
+        bench_report_hist(&rep, "latency_t0", &r->h[BH_LATENCY_T0], "  of subscribers on target 0");
+        bench_report_hist(&rep, "latency_t1", &r->h[BH_LATENCY_T1], "  of subscribers on target 1");
+    }
     bench_report_section(&rep, "server");
     bench_report_rss(&rep, "rss_mib", &s[1], "RSS at the end");
     bench_report_cpu(&rep, "server", &s[0], &s[1], r->c[BC_MSGS], "delivery");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the CUnit suites under the release, ASan+UBSan and TSan
 # builds, then the integration suite (real binary on loopback, pusher-js,
-# the pusher SDK, raw frames) against each of those binaries, then the
+# the pusher SDK, raw frames) against each of those binaries, the same suite
+# on the Redis adapter and the multinode suite (test/cluster), then the
 # multinode page in headless Chromium (release build), then a short
 # run of each libFuzzer target (scripts/fuzz.sh, FUZZ_TEST_SECONDS each,
 # one test per target). A sanitizer report makes the test that stops the
@@ -42,24 +43,40 @@ step() { # name, counter, command...
 for b in build build-asan build-tsan; do
   step "unit tests ($b)" count_ctest ctest --test-dir "$b" --output-on-failure
 done
-# The three integration runs go side by side: they spend most of their time
+# The integration runs go side by side: they spend most of their time
 # waiting on the server under test (deadlines, timers, sockets), so together
 # they take little longer than the slowest alone. Running side by side they
 # load the machine, so every wait is stretched (HERALD_TEST_TIMEOUT_SCALE):
 # twice for the release build, three times for the slower sanitizer builds.
-pids=() outs=()
-for b in build build-asan build-tsan; do
-  out="$log/integration-$b.log" scale=2
-  [[ $b != build ]] && scale=3
-  outs+=("$out")
-  HERALD_BIN="$PWD/$b/herald" HERALD_TEST_TIMEOUT_SCALE=$scale \
-    node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=tap test/integration/*.test.js \
-    >"$out" 2>&1 &
+# Next to the three single-node runs, on the release build: the same suite
+# with every herald on the Redis adapter (HERALD_TEST_REDIS=1: one
+# redis-server per test file, each herald a cluster of one), the multinode
+# suite (test/cluster: two or three nodes over one redis-server), and a short
+# TSan pass of two multinode files (fan-out; Redis stopped and restarted).
+# They wait on servers too and end before the TSan integration run does.
+pids=() outs=() names=()
+background() { # name, command...: started now, collected below in start order
+  names+=("$1")
+  outs+=("$log/background-${#pids[@]}.log")
+  shift
+  "$@" >"${outs[-1]}" 2>&1 &
   pids+=($!)
+}
+node_test=(node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=tap)
+for b in build build-asan build-tsan; do
+  scale=2
+  [[ $b != build ]] && scale=3
+  background "integration tests ($b)" env HERALD_BIN="$PWD/$b/herald" HERALD_TEST_TIMEOUT_SCALE=$scale \
+    "${node_test[@]}" test/integration/*.test.js
 done
-for i in 0 1 2; do
-  b=(build build-asan build-tsan)
-  name="integration tests (${b[$i]})"
+background "integration tests (build, redis adapter)" env HERALD_TEST_REDIS=1 HERALD_BIN="$PWD/build/herald" \
+  HERALD_TEST_TIMEOUT_SCALE=2 "${node_test[@]}" test/integration/*.test.js
+background "multinode tests (build)" env HERALD_BIN="$PWD/build/herald" HERALD_TEST_TIMEOUT_SCALE=2 \
+  "${node_test[@]}" test/cluster/*.test.js
+background "multinode tests (build-tsan: fanout, redis_restart)" env HERALD_BIN="$PWD/build-tsan/herald" \
+  HERALD_TEST_TIMEOUT_SCALE=3 "${node_test[@]}" test/cluster/fanout.test.js test/cluster/redis_restart.test.js
+for i in "${!pids[@]}"; do
+  name=${names[$i]}
   echo "=== $name"
   if wait "${pids[$i]}"; then echo "--- ok: $name"; else steps_failed=$((steps_failed + 1)); cat "${outs[$i]}"; echo "--- FAILED: $name"; fi
   grep -E "^# (tests|pass|fail) " "${outs[$i]}" || true

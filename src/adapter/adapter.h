@@ -256,6 +256,10 @@ typedef struct hd_adapter_host {
     /* A frame from the cluster to this node's local subscribers of channel. */
     void (*deliver)(hd_server *srv, hd_app *app, const char *channel, size_t channel_len, const char *frame,
                     size_t len, const char *except_socket_id);
+    /* A frame published on this node to its local subscribers (the local
+     * adapter's fan-out; no subscription is waiting for a cluster reply). */
+    void (*publish_local)(hd_server *srv, hd_app *app, const char *channel, size_t channel_len, const char *frame,
+                          size_t len, const char *except_socket_id);
     /* Close this node's connections signed in as user_id (4009). */
     void (*terminate)(hd_server *srv, hd_app *app, const char *user_id);
     /* Hand a reply to its io thread (takes ownership of r). */

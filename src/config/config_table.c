@@ -139,7 +139,7 @@ const hd_cfg_row hd_config__rows[] = {
     /* Redis' own limit is its "databases" setting (16 by default), which
      * only the server knows: SELECT refuses a number past it */
     U32_ROW("adapter.redis.db", "HERALD_ADAPTER_REDIS_DB", adapter.redis.db, 0, 1000000, 0),
-    STR_ROW("adapter.redis.prefix", "HERALD_ADAPTER_REDIS_PREFIX", adapter.redis.prefix, 0, 255, "herald"),
+    STR_ROW("adapter.redis.prefix", "HERALD_ADAPTER_REDIS_PREFIX", adapter.redis.prefix, 1, 255, "herald"),
     U32_ROW("adapter.redis.node_timeout_ms", "HERALD_ADAPTER_REDIS_NODE_TIMEOUT_MS", adapter.redis.node_timeout_ms,
             3000, 60000, 10000),
     U32_ROW("adapter.redis.op_timeout_ms", "HERALD_ADAPTER_REDIS_OP_TIMEOUT_MS", adapter.redis.op_timeout_ms, 100,

@@ -41,7 +41,7 @@ static void send_subscription_count(hd_server *srv, hd_app *app, hd_channel *ch,
     hd_buf b;
     hd_buf_init(&b);
     hd_frame_subscription_count(&b, name, count);
-    hd_fanout_local(srv, app, name, strlen(name), b.data, b.len, NULL);
+    srv->host.publish_local(srv, app, name, strlen(name), b.data, b.len, NULL);
     hd_buf_deinit(&b);
 }
 
@@ -53,7 +53,7 @@ static void watchlist_changed(hd_server *srv, hd_app *app, const char *user_id, 
     hd_buf_init(&channel);
     hd_frame_watchlist(&frame, online, user_id);
     hd_buf_printf(&channel, HD_WATCH_CHANNEL_PREFIX "%s", user_id);
-    hd_fanout_local(srv, app, channel.data, channel.len, frame.data, frame.len, NULL);
+    srv->host.publish_local(srv, app, channel.data, channel.len, frame.data, frame.len, NULL);
     hd_buf_deinit(&frame);
     hd_buf_deinit(&channel);
 }
@@ -75,7 +75,7 @@ static void local_joined(hd_adapter *a, hd_app *app, hd_channel *ch, const hd_jo
         hd_buf b;
         hd_buf_init(&b);
         hd_frame_member(&b, true, name, member->user_id_json, member->user_info_json);
-        hd_fanout_local(srv, app, name, strlen(name), b.data, b.len, socket_id);
+        srv->host.publish_local(srv, app, name, strlen(name), b.data, b.len, socket_id);
         hd_buf_deinit(&b);
         hd_webhooks_member_added(srv->webhooks, app->index, name, member->user_key);
     }
@@ -95,7 +95,7 @@ static void announce_leave(hd_server *srv, hd_app *app, const char *name, const 
         hd_buf b;
         hd_buf_init(&b);
         hd_frame_member(&b, false, name, user_id_json, NULL);
-        hd_fanout_local(srv, app, name, strlen(name), b.data, b.len, NULL);
+        srv->host.publish_local(srv, app, name, strlen(name), b.data, b.len, NULL);
         hd_buf_deinit(&b);
         hd_webhooks_member_removed(srv->webhooks, app->index, name, user_key);
     }
@@ -129,7 +129,7 @@ static void local_publish(hd_adapter *a, hd_app *app, const char *channel, const
 {
     if (cache)
         cache_store(a->srv, app, channel, frame, len);
-    hd_fanout_local(a->srv, app, channel, strlen(channel), frame, len, except);
+    a->srv->host.publish_local(a->srv, app, channel, strlen(channel), frame, len, except);
 }
 
 static void local_terminate(hd_adapter *a, hd_app *app, const char *user_id)

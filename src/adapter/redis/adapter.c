@@ -35,7 +35,10 @@ void rd_set_state(hd_rd *rd, int st)
     if (was == st)
         return;
     atomic_store(&rd->state_since_ms, hd_wall_ms());
-    hd_log(st == RD_ST_UP || st == RD_ST_DOWN ? HD_LOG_NOTICE : HD_LOG_INFO, RD_MOD, "cluster state %s -> %s%s%s",
+    /* each reconnect attempt goes down -> connecting -> down: not a line each */
+    bool retry = (was == RD_ST_DOWN && st == RD_ST_CONNECTING) || (was == RD_ST_CONNECTING && st == RD_ST_DOWN);
+    int level = retry ? HD_LOG_DEBUG : st == RD_ST_UP || st == RD_ST_DOWN ? HD_LOG_NOTICE : HD_LOG_INFO;
+    hd_log(level, RD_MOD, "cluster state %s -> %s%s%s",
            rd_state_name(was), rd_state_name(st), st == RD_ST_UP ? ", node " : "", st == RD_ST_UP ? rd->inc : "");
 }
 

@@ -209,8 +209,7 @@ static void handshake_cmd_done(hd_rd *rd, rd_cmd *c, redisReply *r)
         return; /* the link went: link_down already ran */
     if (r->type == REDIS_REPLY_ERROR) {
         rd_set_why(rd, "%s", r->str);
-        hd_log(HD_LOG_ERR, RD_MOD, "connection set-up refused: %s", r->str);
-        rd_link_down(rd, r->str);
+        rd_link_down(rd, r->str); /* logged there, a few lines per outage */
         return;
     }
     if (c->script < 0 && c->u < HD_RS_COUNT + 1 && c->u > 0 && r->type == REDIS_REPLY_STRING) {
@@ -230,7 +229,6 @@ static void sub_handshake_cb(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     if (r->type == REDIS_REPLY_ERROR) {
         rd_set_why(rd, "%s", r->str);
-        hd_log(HD_LOG_ERR, RD_MOD, "pub/sub connection set-up refused: %s", r->str);
         rd_link_down(rd, r->str);
         return;
     }

@@ -296,7 +296,7 @@ static void holds_done(hd_rd *rd, rd_cmd *c, redisReply *r)
             rd_leave_done_now(rd);
         return;
     }
-    for (size_t i = 1; i + 3 < r->elements + 0 && !rd->stopping; i += 4) {
+    for (size_t i = 1; i + 3 < r->elements && !rd->stopping; i += 4) {
         const redisReply *kind = r->element[i], *a = r->element[i + 1], *ch = r->element[i + 2],
                          *u = r->element[i + 3];
         if (kind->type != REDIS_REPLY_STRING || a->type != REDIS_REPLY_STRING || ch->type != REDIS_REPLY_STRING)

@@ -25,28 +25,6 @@
 #include "adapter/adapter_internal.h"
 #include "webhooks/webhooks.h"
 
-/* ---- replies ---- */
-
-hd_ad_reply *hd_ad_reply_new(hd_ad_caller to)
-{
-    hd_ad_reply *r = hd_calloc(1, sizeof *r);
-    r->to = to;
-    hd_buf_init(&r->presence);
-    hd_buf_init(&r->cache);
-    hd_buf_init(&r->body);
-    return r;
-}
-
-void hd_ad_reply_free(hd_ad_reply *r)
-{
-    if (!r)
-        return;
-    hd_buf_deinit(&r->presence);
-    hd_buf_deinit(&r->cache);
-    hd_buf_deinit(&r->body);
-    hd_free(r);
-}
-
 /* ---- waits ---- */
 
 static int token_key(uint64_t token, char key[24])
@@ -125,6 +103,12 @@ static void host_deliver(hd_server *srv, hd_app *app, const char *channel, size_
     hd_fanout_from_cluster(srv, app, channel, channel_len, frame, len, except);
 }
 
+static void host_publish_local(hd_server *srv, hd_app *app, const char *channel, size_t channel_len,
+                               const char *frame, size_t len, const char *except)
+{
+    hd_fanout_local(srv, app, channel, channel_len, frame, len, except);
+}
+
 static void host_terminate(hd_server *srv, hd_app *app, const char *user_id)
 {
     hd_buf name;
@@ -179,6 +163,7 @@ void hd_host_init(hd_server *srv)
 {
     srv->host = (hd_adapter_host){
         .deliver = host_deliver,
+        .publish_local = host_publish_local,
         .terminate = host_terminate,
         .complete = host_complete,
         .webhook = host_webhook,
@@ -186,9 +171,4 @@ void hd_host_init(hd_server *srv)
         .for_each_app = host_for_each_app,
         .local_connections = host_local_connections,
     };
-}
-
-uint64_t hd_server_node_num(const hd_server *srv)
-{
-    return srv->node_num;
 }

@@ -494,11 +494,6 @@ void hd_server_destroy(hd_server *srv)
     hd_free(srv);
 }
 
-const hd_config *hd_server_config(const hd_server *srv)
-{
-    return srv->cfg;
-}
-
 bool hd_server_ready(hd_server *srv, hd_buf *why)
 {
     if (atomic_load(&srv->stopping)) {

@@ -54,8 +54,3 @@ bool hd_server_member_present(hd_server *srv, hd_app *app, const char *channel, 
     hd_registry_release(app->registry, ch);
     return present;
 }
-
-hd_adapter *hd_server_adapter(hd_server *srv)
-{
-    return srv->adapter;
-}

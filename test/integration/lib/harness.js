@@ -66,7 +66,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // persistence) the first time a herald is spawned, and every herald gets
 // adapter.driver "redis" with its own random key prefix, so each one is a
 // cluster of one node and must behave exactly like adapter.driver "local".
-// A test that passes its own HERALD_ADAPTER_DRIVER keeps it.
+// A test that configures the adapter itself (an "adapter" key in its config,
+// or HERALD_ADAPTER_DRIVER in its env) keeps its own choice.
 const REDIS_MODE = process.env.HERALD_TEST_REDIS === '1';
 let testRedis = null; // {port, proc, ready: Promise}
 
@@ -88,6 +89,7 @@ function startTestRedis() {
   const proc = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
     '--loglevel', 'warning'], { stdio: 'ignore' });
   proc.on('error', () => {}); // reported by the readiness wait below
+  proc.unref(); // the test file exits when its tests are done; the exit handler below stops redis
   // stops redis within a second if this process dies without its exit handlers
   spawn('sh', ['-c', 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill -0 "$2" 2>/dev/null && kill -9 "$2"',
     'watchdog', String(process.pid), String(proc.pid)], { stdio: 'ignore' }).unref();
@@ -103,6 +105,11 @@ function startTestRedis() {
   })();
   ready.catch(() => {}); // awaited by startServer
   return { port, proc, ready };
+}
+
+/** Whether a herald with this config and extra env runs on the test Redis. */
+function redisModeFor(config, env) {
+  return REDIS_MODE && !(config && typeof config === 'object' && 'adapter' in config) && !('HERALD_ADAPTER_DRIVER' in (env || {}));
 }
 
 /** The HERALD_ADAPTER_* variables of redis mode (starts this file's redis-server on first use). */
@@ -258,7 +265,7 @@ class HeraldServer {
     // config file is the whole truth; tests pass their own via extraEnv.
     const env = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HERALD_')) env[k] = v;
-    const redisEnv = REDIS_MODE && !('HERALD_ADAPTER_DRIVER' in extraEnv) ? testRedisEnv() : {};
+    const redisEnv = redisModeFor(this.config, extraEnv) ? testRedisEnv() : {};
     Object.assign(env, {
       // make leaks show up on exit; the caller's settings win
       ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1:abort_on_error=0',
@@ -377,7 +384,7 @@ async function startServer(overrides = {}, opts = {}) {
       '  Build it first (cmake -S . -B build && cmake --build build) or set HERALD_BIN=/path/to/herald.',
     );
   }
-  const redisMode = REDIS_MODE && !('HERALD_ADAPTER_DRIVER' in (opts.env || {}));
+  const redisMode = redisModeFor(makeConfig(overrides), opts.env);
   if (redisMode) {
     testRedisEnv();
     await testRedis.ready;
