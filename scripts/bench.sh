@@ -104,7 +104,7 @@ done
 SCENARIOS=("${EXPANDED[@]}")
 if [[ ${#SCENARIOS[@]} -eq 0 ]]; then
   SCENARIOS=(connect connect-19k fanout fanout-max client-events churn churn-rst storm publish)
-  [[ $SERVER == herald && -z $TARGET ]] && SCENARIOS+=(storm-sync)
+  [[ $SERVER != soketi && -z $TARGET ]] && SCENARIOS+=(storm-sync)
 fi
 OUT=${OUT:-build/bench-results/$(date +%Y%m%d-%H%M%S)-${TARGET:+external}${TARGET:-$SERVER}}
 mkdir -p "$OUT"
@@ -322,10 +322,13 @@ run_one() {
   [[ $rc == 0 ]] || echo "bench.sh: $label exited with $rc" >&2
 }
 
-for s in "${SCENARIOS[@]}"; do scenario_args "$s" >/dev/null || exit 1; done
-if [[ -z $TARGET ]]; then for s in "${SCENARIOS[@]}"; do
-  if is_cluster "$s"; then command -v "$REDIS_SERVER" >/dev/null || die "$s needs redis-server ($REDIS_SERVER)"; fi
-done; fi
+for s in "${SCENARIOS[@]}"; do
+  scenario_args "$s" >/dev/null || exit 1
+  if is_cluster "$s"; then
+    [[ -z $TARGET ]] || die "$s starts its own cluster: not with --target"
+    command -v "$REDIS_SERVER" >/dev/null || die "$s needs redis-server ($REDIS_SERVER)"
+  fi
+done
 echo "bench.sh: server ${TARGET:-$SERVER} (CPU $SERVER_CPU${TARGET:+, not pinned by bench.sh}$([[ -z $TARGET && $SERVER != soketi ]] && echo ", herald io_threads $IO_THREADS")), load generator on CPU $CLIENT_CPU, results in $OUT"
 SERVERS=("$SERVER")
 [[ $SERVER == both ]] && SERVERS=(herald soketi)

@@ -33,7 +33,9 @@ void rd_op_publish(hd_adapter *a, hd_app *app, const char *channel, const char *
 {
     hd_rd *rd = rd_of(a);
     size_t len = strlen(channel);
-    rd->host->deliver(rd->base.srv, app, channel, len, frame, frame_len, except_socket_id);
+    /* published here: delivered here at once, also to a subscription still
+     * waiting for its join's answer (the echo from Redis is dropped) */
+    rd->host->publish_local(rd->base.srv, app, channel, len, frame, frame_len, except_socket_id);
     if (!atomic_load(&rd->accepting)) {
         rd_count_drop(rd, RD_DROP_REDIS_DOWN, "a publish to other nodes");
         return;
