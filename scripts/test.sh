@@ -79,7 +79,7 @@ for i in "${!pids[@]}"; do
   name=${names[$i]}
   echo "=== $name"
   if wait "${pids[$i]}"; then echo "--- ok: $name"; else steps_failed=$((steps_failed + 1)); cat "${outs[$i]}"; echo "--- FAILED: $name"; fi
-  grep -E "^# (tests|pass|fail) " "${outs[$i]}" || true
+  grep -E "^# (tests|pass|fail) |^# timing: " "${outs[$i]}" || true # timing: figures the multinode tests measure
   count_node "${outs[$i]}"
 done
 # The multinode page (test/multinode): redis-server, three release nodes with the redis adapter and the

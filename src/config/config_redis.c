@@ -35,9 +35,11 @@
  * Called only by the loader, on one thread.
  */
 #include "config_internal.h"
+#include "protocol/protocol.h"
 
 #include "common/common.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -73,37 +75,12 @@ static int url_fail(hd_cfg_ctx *ctx, const char *name, const char *why)
     return hd_config__fail(ctx, "%s: %s (expected " URL_SHAPE ")", name, why);
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* s[0, len) with %XX escapes decoded, as a new string; NULL on a broken
  * escape or an escaped NUL. */
 static char *pct_decode(const char *s, size_t len)
 {
-    char *out = hd_malloc(len + 1);
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] != '%') {
-            out[n++] = s[i];
-            continue;
-        }
-        int hi = i + 2 < len ? hex_digit(s[i + 1]) : -1, lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
-        if (lo < 0 || (hi == 0 && lo == 0)) {
-            hd_free(out);
-            return NULL;
-        }
-        out[n++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[n] = '\0';
+    char *out = NULL;
+    hd_url_decode(s, len, false, &out);
     return out;
 }
 
@@ -135,7 +112,7 @@ static bool is_name_char(char c)
 
 static bool is_ipv6_char(char c)
 {
-    return hex_digit(c) >= 0 || c == ':' || c == '.';
+    return isxdigit((unsigned char)c) || c == ':' || c == '.';
 }
 
 static bool all_chars(const char *s, size_t len, bool (*ok)(char))

@@ -273,7 +273,7 @@ static bool signature_matches_any_path(const hd_http_auth_request *req, const ch
         return true;
     char *other = NULL;
     bool ok = false;
-    if (strchr(path, '%') && hd_protocol__url_decode(path, strlen(path), false, &other) == 0)
+    if (strchr(path, '%') && hd_url_decode(path, strlen(path), false, &other) == 0)
         ok = signature_matches(req, other, sig);
     hd_free(other);
     if (!ok && (other = path_component_encoded(path)) != NULL) {

@@ -74,7 +74,7 @@ static int hex_val(char c)
     return -1;
 }
 
-int hd_protocol__url_decode(const char *s, size_t len, bool plus_is_space, char **out)
+int hd_url_decode(const char *s, size_t len, bool plus_is_space, char **out)
 {
     char *d = hd_malloc(len + 1);
     size_t n = 0;
@@ -106,10 +106,10 @@ static int add_segment(hd_params *p, const char *seg, size_t len)
     const char *eq = memchr(seg, '=', len);
     size_t key_len = eq ? (size_t)(eq - seg) : len;
     char *key, *value;
-    if (hd_protocol__url_decode(seg, key_len, true, &key) != 0)
+    if (hd_url_decode(seg, key_len, true, &key) != 0)
         return HD_EINVAL;
     const char *v = eq ? eq + 1 : seg + len;
-    if (hd_protocol__url_decode(v, (size_t)(seg + len - v), true, &value) != 0) {
+    if (hd_url_decode(v, (size_t)(seg + len - v), true, &value) != 0) {
         hd_free(key);
         return HD_EINVAL;
     }

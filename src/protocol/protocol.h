@@ -56,7 +56,12 @@ bool hd_socket_id_valid(const char *s, size_t len);
 /* User ids (§11): 1..128 bytes of [-a-zA-Z0-9_=@,.;]. */
 bool hd_user_id_valid(const char *s, size_t len);
 
-/* ---- text (utf8.c) ---- */
+/* ---- text (utf8.c, params.c) ---- */
+
+/* s[0, len) with %XX escapes decoded (and '+' as a space when
+ * plus_is_space) into a new NUL-terminated string in *out. HD_EINVAL, with
+ * *out NULL, on a broken escape or an escaped NUL. */
+int hd_url_decode(const char *s, size_t len, bool plus_is_space, char **out);
 
 /* True when s[0, len) is well-formed UTF-8 (RFC 3629): no overlong forms,
  * no surrogates (U+D800..U+DFFF), nothing above U+10FFFF, no sequence cut

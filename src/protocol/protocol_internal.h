@@ -13,7 +13,6 @@
  * On success returns 0 and sets *out to a NUL-terminated heap copy (free
  * with hd_free). Returns HD_EINVAL and sets *out to NULL on a truncated or
  * non-hex %-escape, or on %00 (a NUL would silently cut the value short). */
-int hd_protocol__url_decode(const char *s, size_t len, bool plus_is_space, char **out);
 
 /* strcmp over ASCII-lower-cased bytes, locale-independent. */
 int hd_protocol__ascii_casecmp(const char *a, const char *b);

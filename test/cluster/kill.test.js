@@ -68,7 +68,7 @@ test(`kill -9 of B with ${MEMBERS} presence members and ${PLAIN} plain channels:
       return true;
     }, { timeout: limit, interval: 20 });
     const lastRemoved = Math.max(removedAt.A, removedAt.C);
-    console.log(`# kill -9 -> last member_removed: ${lastRemoved} ms (A ${removedAt.A} ms, C ${removedAt.C} ms); ` +
+    console.log(`timing: kill -9 -> last member_removed: ${lastRemoved} ms (A ${removedAt.A} ms, C ${removedAt.C} ms); ` +
       `-> GET /channels without B's channels: ${channelsGone} ms; node_timeout_ms ${NODE_TIMEOUT_MS}`);
     assert.ok(lastRemoved <= NODE_TIMEOUT_MS + h.T(1000), `member_removed ${lastRemoved} ms after the kill`);
     assert.ok(channelsGone <= NODE_TIMEOUT_MS + h.T(1000), `B's channels listed until ${channelsGone} ms after the kill`);
@@ -94,4 +94,58 @@ test(`kill -9 of B with ${MEMBERS} presence members and ${PLAIN} plain channels:
           `member_removed frames of ${u} at ${obs.server.name}`);
       }
     }
+  }));
+
+test('SIGSTOP of a node past node_timeout_ms: reaped; after SIGCONT it comes back under a new incarnation and every node agrees again',
+  cl.withLogs(() => cluster, async () => {
+    const [A, , C] = cluster.nodes;
+    const D = await cluster.addNode();
+    const tag = h.uniq('p');
+    const pres = `presence-${tag}`;
+    const plainCh = `${tag}-plain`;
+    const users = Array.from({ length: 5 }, (_, i) => `${tag}-d${i}`);
+    const obs = await cl.presenceClient(A, pres, 'obs');
+    const onD = await Promise.all(users.map((u) => cl.presenceClient(D, pres, u)));
+    await onD[0].subscribeOk(plainCh);
+    const prefix = onD[0].socketId.split('.')[0];
+    const count = (event, u) => obs.count((m) => m.event === `pusher_internal:${event}` && JSON.parse(m.data).user_id === u);
+    await h.eventually(() => users.every((u) => count('member_added', u) === 1));
+    const lostBefore = await cl.metric(D, 'herald_adapter_resyncs_total', { reason: 'lease_lost' }, { absentIsZero: true });
+
+    const t0 = Date.now();
+    D.proc.kill('SIGSTOP');
+    try {
+      await h.eventually(() => users.every((u) => count('member_removed', u) === 1), { timeout: NODE_TIMEOUT_MS + h.T(1500), interval: 20 });
+      await cl.eventuallySame([A, C], '/channels', { filter_by_prefix: tag }, { channels: {} }, { timeout: h.T(2000) });
+      console.log(`timing: SIGSTOP -> the stopped node's members removed: ${Date.now() - t0} ms`);
+    } finally {
+      D.proc.kill('SIGCONT');
+    }
+    const t1 = Date.now();
+    // back: its clients never noticed, and the cluster sees them again
+    await cl.waitReady(D, h.T(5000));
+    await h.eventually(() => users.every((u) => count('member_added', u) === 2), { timeout: h.T(3000), interval: 20 });
+    const truth = { users: ['obs', ...users].sort().map((id) => ({ id })) };
+    const nodes = [A, C, D];
+    await cl.eventuallySame(nodes, `/channels/${pres}/users`, {}, truth,
+      { timeout: h.T(3000), normalize: (j) => ({ users: [...j.users].sort((x, y) => (x.id < y.id ? -1 : 1)) }) });
+    await cl.eventuallySame(nodes, `/channels/${pres}`, { info: 'user_count,subscription_count' },
+      { occupied: true, user_count: 6, subscription_count: 6 }, { timeout: h.T(3000) });
+    await cl.eventuallySame(nodes, '/channels', { filter_by_prefix: tag }, { channels: { [plainCh]: {} } }, { timeout: h.T(3000) });
+    console.log(`timing: SIGCONT -> every node agrees on the truth: ${Date.now() - t1} ms`);
+    for (const c of onD) await c.roundTrip(); // still connected
+    const again = await h.connectRaw(D);
+    assert.equal(again.socketId.split('.')[0], prefix, 'the node keeps its socket-id prefix');
+    again.close();
+    assert.equal((await cl.metric(D, 'herald_adapter_resyncs_total', { reason: 'lease_lost' })) - lostBefore, 1,
+      'one resync after the lease was lost');
+    // webhooks of each user alternate, whatever the hold made of the flap: added first, added last
+    await h.sleep(HOLD_MS + h.T(1000));
+    for (const u of users) {
+      const seq = hooks.find((e) => e.channel === pres && e.user_id === u).map((e) => e.name);
+      assert.ok(seq.length % 2 === 1 && seq.every((n, i) => n === (i % 2 ? 'member_removed' : 'member_added')),
+        `member webhooks of ${u} alternate, starting and ending with member_added: ${seq.join(', ')}`);
+    }
+    onD.forEach((c) => c.close());
+    obs.close();
   }));

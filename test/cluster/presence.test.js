@@ -150,6 +150,7 @@ ctest('GET /channels, /channels/{c}, /channels/{c}/users: the same body on every
   const priv = `private-${pfx}x`;
   const pres = `presence-${pfx}p`;
   const cache = `cache-${pfx}c`;
+  const pcache = `presence-cache-${pfx}pc`;
   const gone = `${pfx}gone`;
   const app = { app: API };
   const clients = [
@@ -161,19 +162,24 @@ ctest('GET /channels, /channels/{c}, /channels/{c}/users: the same body on every
     await cl.subscribedClient(C, pres, { ...app, userId: 'u2' }),
     await cl.subscribedClient(B, pres, { ...app, userId: 'u3' }),
     await cl.subscribedClient(B, cache, app),
+    await cl.subscribedClient(A, pcache, { ...app, userId: 'u1' }),
+    await cl.subscribedClient(C, pcache, { ...app, userId: 'u9', userInfo: { z: true } }),
   ];
   const leaver = await cl.subscribedClient(C, gone, app);
   const pub = await h.apiTrigger(A, { name: 'cached-ev', channel: cache, data: 'the cached data' }, app);
   assert.equal(pub.status, 200, pub.text);
   await clients[10].waitFor('cached-ev', { channel: cache });
+  const pubP = await h.apiTrigger(B, { name: 'cached-ev', channel: pcache, data: 'presence cached' }, app);
+  assert.equal(pubP.status, 200, pubP.text);
+  await clients[12].waitFor('cached-ev', { channel: pcache });
   leaver.close();
 
   const nodes = [A, B, C];
   const opt = { app: API };
   await cl.eventuallySame(nodes, '/channels', {},
-    { channels: { [pub1]: {}, [pub2]: {}, [priv]: {}, [pres]: {}, [cache]: {} } }, opt);
+    { channels: { [pub1]: {}, [pub2]: {}, [priv]: {}, [pres]: {}, [cache]: {}, [pcache]: {} } }, opt);
   await cl.eventuallySame(nodes, '/channels', { filter_by_prefix: 'presence-', info: 'user_count,subscription_count' },
-    { channels: { [pres]: { user_count: 3, subscription_count: 4 } } }, opt);
+    { channels: { [pres]: { user_count: 3, subscription_count: 4 }, [pcache]: { user_count: 2, subscription_count: 2 } } }, opt);
   await cl.eventuallySame(nodes, '/channels', { filter_by_prefix: pfx, info: 'subscription_count' },
     { channels: { [pub1]: { subscription_count: 3 }, [pub2]: { subscription_count: 1 } } }, opt);
   await cl.eventuallySame(nodes, `/channels/${pub1}`, { info: 'subscription_count,cache' },
@@ -184,15 +190,21 @@ ctest('GET /channels, /channels/{c}, /channels/{c}/users: the same body on every
     { ...opt, normalize: (j) => ({ users: [...j.users].sort((x, y) => (x.id < y.id ? -1 : 1)) }) });
   await cl.eventuallySame(nodes, `/channels/${gone}`, { info: 'subscription_count' }, { occupied: false, subscription_count: 0 }, opt);
   await cl.eventuallySame(nodes, `/channels/presence-${pfx}nobody/users`, {}, { users: [] }, opt);
-  // the cache: same event from every node; its ttl (seconds left) may tick between the three reads
-  const answers = await Promise.all(nodes.map((nd) => cl.apiGet(nd, `/channels/${cache}`, { info: 'subscription_count,cache' }, API)));
-  for (const [i, r] of answers.entries()) {
-    assert.equal(r.status, 200, r.text);
-    const { ttl, ...rest } = r.json.cache || {};
-    assert.deepEqual({ ...r.json, cache: rest }, { occupied: true, subscription_count: 1, cache: { data: 'the cached data' } },
-      `cache channel on ${nodes[i].name}: ${r.text}`);
-    assert.ok(ttl >= 1700 && ttl <= 1800, `ttl ${ttl} s left of 1800`);
-    assert.equal(r.text.replace(/"ttl":\d+/, ''), answers[0].text.replace(/"ttl":\d+/, ''), `node ${nodes[i].name} vs A`);
+  // cache channels: the same event from every node; only its ttl (seconds left) may tick between the reads
+  const cached = [
+    [cache, 'subscription_count,cache', { occupied: true, subscription_count: 1, cache: { data: 'the cached data' } }],
+    [pcache, 'user_count,subscription_count,cache',
+      { occupied: true, user_count: 2, subscription_count: 2, cache: { data: 'presence cached' } }],
+  ];
+  for (const [ch, info, want] of cached) {
+    const answers = await Promise.all(nodes.map((nd) => cl.apiGet(nd, `/channels/${ch}`, { info }, API)));
+    for (const [i, r] of answers.entries()) {
+      assert.equal(r.status, 200, r.text);
+      const { ttl, ...rest } = r.json.cache || {};
+      assert.deepEqual({ ...r.json, cache: rest }, want, `${ch} on ${nodes[i].name}: ${r.text}`);
+      assert.ok(ttl >= 1700 && ttl <= 1800, `ttl ${ttl} s left of 1800`);
+      assert.equal(r.text.replace(/"ttl":\d+/, ''), answers[0].text.replace(/"ttl":\d+/, ''), `${ch}: node ${nodes[i].name} vs A`);
+    }
   }
   clients.forEach((c) => c.close());
 });

@@ -97,7 +97,7 @@ test('redis-server stopped and restarted empty: local service goes on, then ever
       await h.eventually(() => { assert.deepEqual(memberIds(o), users, `pusher-js members on ${o.node.name}`); return true; },
         { timeout: Math.max(0, t1 + within - Date.now()) });
     }
-    console.log(`# redis restart -> every node and observer agree on the truth: ${Date.now() - t1} ms`);
+    console.log(`timing: redis restart -> every node and observer agree on the truth: ${Date.now() - t1} ms`);
     // and the cluster works again across nodes
     const r = await h.apiTrigger(C, { name: 'after', channel: X, data: 'remote' });
     assert.equal(r.status, 200);
