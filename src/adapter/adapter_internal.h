@@ -88,7 +88,7 @@ struct hd_session {
     hd_session *auth_prev, *auth_next; /* io->auth_pending while auth_deadline_ms != 0 (idle.c) */
     char socket_id[HD_SOCKET_ID_MAX];
     uint64_t quota_wait; /* a wait token while the cluster decides the app's max_connections (host.c) */
-    uint64_t watch_wait; /* a wait token while the cluster says who of the watchlist is online */
+    uint64_t watch_wait; /* a wait token while the cluster confirms the sign-in, then says who of the watchlist is online */
     bool quota_cluster;  /* holds a cluster-wide connection slot: given back on close */
     uint64_t last_rx_ms;
     uint64_t auth_deadline_ms; /* sign-in deadline, or once closing the teardown deadline; 0 = none */
@@ -162,11 +162,11 @@ typedef struct hd_io_stats {
 /* ---- host.c: the node side of the adapter seam ---- */
 
 /* What an io thread waits an adapter's reply for. */
-enum hd_wait_kind { HD_WAIT_JOIN, HD_WAIT_ONLINE, HD_WAIT_QUOTA, HD_WAIT_HTTP };
+enum hd_wait_kind { HD_WAIT_JOIN, HD_WAIT_ONLINE, HD_WAIT_QUOTA, HD_WAIT_HTTP, HD_WAIT_SIGNIN };
 typedef struct hd_wait {
     uint8_t kind;
-    void *owner;  /* JOIN: hd_sub; ONLINE, QUOTA: hd_session; HTTP: hd_front_conn */
-    char *arg;    /* ONLINE: the watched ids, '\n'-separated (owned) */
+    void *owner;  /* JOIN: hd_sub; ONLINE, QUOTA, SIGNIN: hd_session; HTTP: hd_front_conn */
+    char *arg;    /* ONLINE: the watched ids, '\n'-separated; SIGNIN: user_data, NUL, watchlist JSON (owned) */
 } hd_wait;
 
 typedef struct hd_front_conn hd_front_conn; /* http_front.c */
@@ -262,6 +262,7 @@ void hd_waits_clear(hd_io_thread *io);
 /* Where each kind of reply goes (subscribe.c, signin.c, session.c, http_front.c). */
 void hd_subscribe_on_reply(hd_sub *sub, const struct hd_ad_reply *r);
 void hd_signin_on_online(hd_session *s, const char *ids, const struct hd_ad_reply *r);
+void hd_signin_on_joined(hd_session *s, const char *arg, const struct hd_ad_reply *r);
 void hd_session_on_quota(hd_session *s, const struct hd_ad_reply *r);
 typedef struct hd_front_conn hd_front_conn;
 void hd_front_on_reply(hd_front_conn *c, const struct hd_ad_reply *r);

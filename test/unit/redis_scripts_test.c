@@ -489,9 +489,9 @@ static void expect_msg(const msgs *m, size_t i, const char *channel, const char 
 }
 #define EXPECT_MSG(m, i, channel, head, frame) expect_msg((m), (i), (channel), (head), (frame), __LINE__)
 
-/* The 8 netstring fields of a J message (scripts.h). */
+/* The 9 netstring fields of a J message (scripts.h). */
 typedef struct jmsg {
-    hd_buf f[8];
+    hd_buf f[9];
 } jmsg;
 
 static bool parse_fields(const char *p, size_t len, const char *head, hd_buf *f, size_t n)
@@ -519,12 +519,12 @@ static bool parse_fields(const char *p, size_t len, const char *head, hd_buf *f,
 
 static bool parse_j(const msg *m, jmsg *j)
 {
-    return parse_fields(m->payload, m->len, "0 J -\n", j->f, 8);
+    return parse_fields(m->payload, m->len, "0 J -\n", j->f, 9);
 }
 
 static void jmsg_free(jmsg *j)
 {
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 9; i++)
         hd_buf_deinit(&j->f[i]);
 }
 
@@ -618,16 +618,25 @@ static void test_presence_crossings(void)
     mopts snap = {.hold_ms = 60000, .token = 77};
     EXPECT(member_user(&b, c, 1, &snap, u_b), "[0,0,0,0,0,2,1]"); /* unchanged counts + token: a read */
 
+    mopts first = {.hold_ms = 60000, .token = 78}; /* a join crossing both, on a channel not watched here */
+    EXPECT(member_user(&b, "presence-hooks", 1, &first, u_b), "[0,1,1,0,0,1,1,42,added,1]");
+
     msgs m;
     sub_drain(s, &m);
-    CU_ASSERT_EQUAL(m.n, 2); /* exactly one member_added, then the J of the read */
+    CU_ASSERT_EQUAL(m.n, 3); /* exactly one member_added, then the J of the read, then the J of the join */
+    jmsg jh;
+    CU_ASSERT_FATAL(m.n == 3 && parse_j(&m.v[2], &jh));
+    CU_ASSERT(buf_is(&jh.f[0], "78"));
+    CU_ASSERT(buf_is(&jh.f[8], "1\x1f" "42")); /* its webhooks: channel_occupied, member_added of 42 */
+    jmsg_free(&jh);
     hd_buf added;
     frame_member(&added, true, c, "42", "{\"name\":\"first\"}");
     EXPECT_MSG(&m, 0, P ":m:" APP ":presence-room", "0 M 100000000000001.7\n", &added);
     jmsg j;
-    CU_ASSERT_FATAL(m.n == 2 && parse_j(&m.v[1], &j));
+    CU_ASSERT_FATAL(m.n == 3 && parse_j(&m.v[1], &j));
     CU_ASSERT(buf_is(&j.f[0], "77"));
     CU_ASSERT(buf_is(&j.f[1], "0"));
+    CU_ASSERT(buf_is(&j.f[8], "0")); /* a read crosses nothing: no webhook */
     CU_ASSERT(buf_is(&j.f[2], "2"));
     CU_ASSERT(buf_is(&j.f[3], "1"));
     /* first user_info wins */
@@ -991,6 +1000,7 @@ static void test_subscription_count(void)
     jmsg j;
     CU_ASSERT_FATAL(parse_j(&m.v[0], &j));
     CU_ASSERT(!strcmp(m.v[0].channel, P ":n:100000000000001") && buf_is(&j.f[0], "12") && buf_is(&j.f[2], "1"));
+    CU_ASSERT(buf_is(&j.f[8], "1")); /* its webhook: channel_occupied, reported with the answer */
     jmsg_free(&j);
     unsigned counts[] = {1, 150, 100, 100};
     for (size_t i = 0; i < 4; i++) {

@@ -41,8 +41,9 @@ static void signin_bad_signature(hd_session *s, const char *auth, const char *si
     hd_buf_deinit(&msg);
 }
 
-/* Join an internal channel as a non-client membership. */
-static void join_internal(hd_session *s, const char *prefix, const char *user_id)
+/* Join an internal channel as a non-client membership; wait_token != 0
+ * asks the cluster for a reply (the sign-in's). */
+static void join_internal(hd_session *s, const char *prefix, const char *user_id, uint64_t wait_token)
 {
     hd_buf name;
     hd_buf_init(&name);
@@ -54,7 +55,7 @@ static void join_internal(hd_session *s, const char *prefix, const char *user_id
         hd_channel_order_lock(ch);
         hd_channel_join(ch, s->io->index, NULL, 0, NULL, &jr);
         hd_local_add(s, ch);
-        hd_membership_joined(s, ch, &jr, NULL, 0);
+        hd_membership_joined(s, ch, &jr, NULL, wait_token);
         hd_channel_order_unlock(ch);
     }
     hd_buf_deinit(&name);
@@ -109,7 +110,7 @@ static void watchlist_start(hd_session *s, cJSON *list)
         if (!cJSON_IsString(id) || !hd_user_id_valid(id->valuestring, strlen(id->valuestring)))
             continue;
         n++;
-        join_internal(s, HD_WATCH_CHANNEL_PREFIX, id->valuestring);
+        join_internal(s, HD_WATCH_CHANNEL_PREFIX, id->valuestring, 0);
         hd_buf_printf(&ids, "%s%s", ids.len ? "\n" : "", id->valuestring);
     }
     hd_adapter *a = s->io->srv->adapter;
@@ -187,6 +188,8 @@ static cJSON *verified_user_data(hd_session *s, cJSON *data, char *id_out, size_
     return ud;
 }
 
+static char *signin_arg(const char *user_data, const cJSON *watchlist);
+
 void hd_handle_signin(hd_session *s, cJSON *data)
 {
     char id[256];
@@ -200,17 +203,51 @@ void hd_handle_signin(hd_session *s, cJSON *data)
         return;
     }
     bool first = !s->user_id;
+    const char *user_data = cJSON_GetObjectItemCaseSensitive(data, "user_data")->valuestring;
+    cJSON *watchlist = cJSON_GetObjectItemCaseSensitive(ud, "watchlist");
     if (first) {
         s->user_id = hd_strdup(id);
         s->user_id_numeric = numeric;
         cJSON *info = cJSON_GetObjectItemCaseSensitive(ud, "user_info");
         if (info && !cJSON_IsNull(info))
             s->user_info_json = cJSON_PrintUnformatted(info);
-        join_internal(s, HD_USER_CHANNEL_PREFIX, id);
+        if (hd_server_clustered(s->io->srv)) {
+            /* signin_success once the cluster counted this connection: a
+             * watcher then sees the user online before anything the user
+             * does next (a close included) */
+            s->watch_wait = hd_wait_add(s->io, HD_WAIT_SIGNIN, s, signin_arg(user_data, watchlist));
+            join_internal(s, HD_USER_CHANNEL_PREFIX, id, s->watch_wait);
+            cJSON_Delete(ud);
+            return;
+        }
+        join_internal(s, HD_USER_CHANNEL_PREFIX, id, 0);
     }
-    send_success(s, cJSON_GetObjectItemCaseSensitive(data, "user_data")->valuestring);
-    cJSON *watchlist = cJSON_GetObjectItemCaseSensitive(ud, "watchlist");
+    send_success(s, user_data);
     if (first && cJSON_IsArray(watchlist))
         watchlist_start(s, watchlist);
     cJSON_Delete(ud);
+}
+
+/* user_data, NUL, the watchlist as JSON ("" when none): what the sign-in
+ * still has to do when the cluster answers. */
+static char *signin_arg(const char *user_data, const cJSON *watchlist)
+{
+    char *list = cJSON_IsArray(watchlist) ? cJSON_PrintUnformatted(watchlist) : NULL;
+    size_t ul = strlen(user_data), ll = list ? strlen(list) : 0;
+    char *arg = hd_malloc(ul + ll + 2);
+    memcpy(arg, user_data, ul + 1);
+    memcpy(arg + ul + 1, list ? list : "", ll + 1);
+    cJSON_free(list);
+    return arg;
+}
+
+void hd_signin_on_joined(hd_session *s, const char *arg, const hd_ad_reply *r)
+{
+    (void)r; /* counted by the cluster, or by this node alone while Redis is away */
+    s->watch_wait = 0;
+    send_success(s, arg);
+    cJSON *watchlist = cJSON_Parse(arg + strlen(arg) + 1);
+    if (cJSON_IsArray(watchlist))
+        watchlist_start(s, watchlist);
+    cJSON_Delete(watchlist);
 }

@@ -182,11 +182,15 @@ static void send_succeeded(hd_session *s, const char *channel, const hd_buf *pre
     hd_buf_deinit(&b);
 }
 
-/* The cluster decides the snapshot, the presence limit and the cached
- * event: the subscription waits for its reply (hd_subscribe_on_reply). */
+/* In a cluster every subscription waits for the cluster's reply
+ * (hd_subscribe_on_reply): it carries the snapshot, the presence limit
+ * and the cached event, it comes in order with the channel's messages
+ * from other nodes (so none published after the join is missed), and the
+ * webhooks the join crossed are reported before it. */
 static bool needs_cluster_reply(const hd_session *s, const sub_request *r)
 {
-    return hd_server_clustered(s->io->srv) && (r->type.kind == HD_CHANNEL_PRESENCE || r->type.cache);
+    (void)r;
+    return hd_server_clustered(s->io->srv);
 }
 
 static void join(hd_session *s, sub_request *r)

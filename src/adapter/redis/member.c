@@ -316,7 +316,8 @@ static void report_member_reply(hd_rd *rd, const rd_op *op, const redisReply *r)
     hd_log(HD_LOG_DEBUG, RD_MOD, "member %s: status %lld occupied %lld hook %lld vacated %lld total %lld users %lld",
            op->channel, rd_int(r, 0, -1), rd_int(r, 1, -1), rd_int(r, 2, -1), rd_int(r, 3, -1), rd_int(r, 5, -1),
            rd_int(r, 6, -1));
-    if (rd_int(r, 2, 0) == 1)
+    /* a join's occupied / member_added went out with its answer (join_result) */
+    if (rd_int(r, 2, 0) == 1 && !op->hooks_in_answer)
         rd->host->webhook(srv, op->app, "channel_occupied", op->channel, NULL);
     if (rd_int(r, 4, 0) == 1) {
         char total[24];
@@ -327,7 +328,7 @@ static void report_member_reply(hd_rd *rd, const rd_op *op, const redisReply *r)
         const redisReply *u = r->element[i], *what = r->element[i + 1];
         if (u->type != REDIS_REPLY_STRING || what->type != REDIS_REPLY_STRING)
             continue;
-        if (strcmp(what->str, "added") == 0 && rd_int(r, i + 2, 0) == 1)
+        if (strcmp(what->str, "added") == 0 && rd_int(r, i + 2, 0) == 1 && !op->hooks_in_answer)
             rd->host->webhook(srv, op->app, "member_added", op->channel, u->str);
     }
 }
@@ -384,6 +385,7 @@ void rd_member_send(hd_rd *rd, rd_op *op)
             rd_join_degraded(rd, op->app, op->channel, op->channel_len, op->reply_to);
         } else {
             rid = rd_wait_add(rd, op->app, op->channel, op->reply_to, RD_WAIT_JOIN);
+            op->hooks_in_answer = true;
         }
         op->reply_to.token = 0;
     } else if (op->refresh) {
@@ -483,11 +485,30 @@ static void presence_refresh(hd_rd *rd, rd_wait *w, const char *presence, size_t
     hd_free(w);
 }
 
+/* The webhooks a join crossed (J field 9: "1"/"0" occupied, then \x1f u
+ * per member_added), sent before the subscriber gets its answer: a client
+ * event it sends next is reported after them, as on a single node. */
+static void join_hooks(hd_rd *rd, const rd_wait *w, const char *s, size_t len)
+{
+    hd_server *srv = rd->base.srv;
+    if (len && s[0] == '1')
+        rd->host->webhook(srv, w->app, "channel_occupied", w->channel, NULL);
+    const char *end = s + len, *p = memchr(s, 0x1f, len);
+    while (p && p < end) {
+        const char *u = p + 1, *next = memchr(u, 0x1f, (size_t)(end - u));
+        size_t ul = (size_t)((next ? next : end) - u);
+        char *user = hd_strndup(u, ul);
+        rd->host->webhook(srv, w->app, "member_added", w->channel, user);
+        hd_free(user);
+        p = next;
+    }
+}
+
 static void join_result(hd_rd *rd, const char *p, const char *end)
 {
-    const char *f[8];
-    size_t l[8];
-    for (int i = 0; i < 8; i++) {
+    const char *f[9];
+    size_t l[9];
+    for (int i = 0; i < 9; i++) {
         if (!netstring(&p, end, &f[i], &l[i])) {
             hd_log(HD_LOG_ERR, RD_MOD, "malformed join result on the node channel (field %d)", i + 1);
             return;
@@ -508,6 +529,7 @@ static void join_result(hd_rd *rd, const char *p, const char *end)
     hd_buf_append(&r->cache, f[5], l[5]);
     r->cache_ttl_s = num_of(f[6], l[6]);
     r->cache_first_miss = l[7] == 1 && f[7][0] == '1';
+    join_hooks(rd, w, f[8], l[8]);
     if (r->cache_first_miss)
         rd->host->webhook(rd->base.srv, w->app, "cache_miss", w->channel, NULL);
     rd->host->complete(rd->base.srv, r);

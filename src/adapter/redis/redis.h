@@ -106,6 +106,7 @@ typedef struct rd_op {
     bool full;         /* MEMBER: users are this node's complete list (resync) */
     bool cache;        /* PUBLISH: also the channel's cached event */
     bool refresh;      /* MEMBER (resync): send this node's subscribers a fresh presence snapshot */
+    bool hooks_in_answer; /* MEMBER: its occupied / member_added webhooks come with the join's answer (J) */
     bool counted;      /* its bytes are in the queue total */
     size_t bytes;
     hd_app *app;

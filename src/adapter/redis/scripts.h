@@ -38,7 +38,7 @@
  *   Channels: P:m:<A>:<c> (one per app + channel), P:n:<num> (one node).
  * - Netstring: "<decimal length>:<bytes>," (bytes may contain anything).
  *
- * J MESSAGE (member with token != 0): "0 J -\n" followed by 8 netstrings:
+ * J MESSAGE (member with token != 0): "0 J -\n" followed by 9 netstrings:
  *   1 token        the token argument, verbatim
  *   2 status       "0" OK, "1" LIMIT (the joining user was refused)
  *   3 subscribers  cluster-wide connections of c after the call
@@ -52,6 +52,10 @@
  *   7 cache_ttl_s  seconds the cached frame has left (PTTL rounded up), "0" on a miss
  *   8 first_miss   "1" when this miss is the first of the empty spell
  *                  (send the cache_miss webhook), else "0"
+ *   9 hooks        the webhooks this call crossed, reported with the answer
+ *                  (so they go out before the subscriber can act on it):
+ *                  "1"/"0" channel_occupied, then "\x1f<u>" per member_added
+ *                  ("0" when refused)
  *   Published BEFORE the script's M frames, so the joining socket (pending
  *   until J) receives the subscription_count frame of its own join and
  *   every later message, as in single-node mode.

@@ -89,6 +89,9 @@ void hd_host_reply(hd_io_thread *io, hd_ad_reply *r)
         case HD_WAIT_HTTP:
             hd_front_on_reply(w->owner, r);
             break;
+        case HD_WAIT_SIGNIN:
+            hd_signin_on_joined(w->owner, w->arg, r);
+            break;
         }
         wait_free(w);
     }

@@ -27,7 +27,7 @@ local K = ctx.K
 local pu = K .. ':pu:' .. c
 
 -- The J message (scripts.h): published before the membership frames.
-local function publish_result(status)
+local function publish_result(status, hooks)
     local subs = tonumber(redis.call('HGET', K .. ':subs', c)) or 0
     local n_users = redis.call('HLEN', pu)
     local presence, cache, ttl, first_miss = '', '', '0', '0'
@@ -45,6 +45,7 @@ local function publish_result(status)
     end
     local body = netstring(token) .. netstring(fmt(status)) .. netstring(fmt(subs)) .. netstring(fmt(n_users))
         .. netstring(presence) .. netstring(cache) .. netstring(ttl) .. netstring(first_miss)
+        .. netstring(hooks or '0')
     redis.call('PUBLISH', P .. ':n:' .. num, payload('J', '-', body))
     return subs, n_users
 end
@@ -90,7 +91,16 @@ local r = apply_channel(ctx, node_count, watch)
 index_node_channel(ctx, node_count, epoch)
 
 local n_users = redis.call('HLEN', pu)
-if token ~= '0' then publish_result(status) end
+if token ~= '0' then
+    -- the webhooks this join crossed, reported with its answer (before the
+    -- subscriber can act on it): "1"/"0" channel_occupied, then \x1f u for
+    -- each member_added
+    local hooks = { r.hook_occupied == 1 and '1' or '0' }
+    for i = 1, #crossings, 3 do
+        if crossings[i + 1] == 'added' and crossings[i + 2] == 1 then hooks[#hooks + 1] = crossings[i] end
+    end
+    publish_result(status, table.concat(hooks, US))
+end
 flush_pubs(ctx)
 
 local reply = {status, r.occupied, r.hook_occupied, r.vacated, r.count_due, r.total, n_users}
