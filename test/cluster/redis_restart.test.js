@@ -17,7 +17,7 @@ before(async () => {
     nodes: 3,
     env: {
       HERALD_ADAPTER_REDIS_RECONNECT_MAX_MS: '300', // reconnect quickly once redis is back
-      HERALD_ADAPTER_REDIS_OP_TIMEOUT_MS: '5000',   // a presence join during the outage waits for it to end
+      HERALD_ADAPTER_REDIS_OP_TIMEOUT_MS: '5000',   // answers later than this count as unavailable (joins are then answered locally)
     },
   });
 });
