@@ -174,7 +174,8 @@ static void read_channels(hd_app *app, const char *prefix, hd_buf *body)
 {
     list_ctx l = {0};
     hd_registry_foreach_occupied(app->registry, prefix && *prefix ? prefix : NULL, list_visit, &l);
-    qsort(l.v, l.n, sizeof *l.v, by_name); /* the same order as the cluster's lex index */
+    if (l.n) /* qsort wants a non-NULL array even for 0 elements */
+        qsort(l.v, l.n, sizeof *l.v, by_name); /* the same order as the cluster's lex index */
     for (size_t i = 0; i < l.n; i++) {
         hd_buf_printf(body, "%s\t%u\t%u\n", l.v[i].name, l.v[i].subscribers, l.v[i].users);
         hd_free(l.v[i].name);
