@@ -319,7 +319,7 @@ static void report_member_reply(hd_rd *rd, const rd_op *op, const redisReply *r)
     /* a join's occupied / member_added went out with its answer (join_result) */
     if (rd_int(r, 2, 0) == 1 && !op->hooks_in_answer)
         rd->host->webhook(srv, op->app, "channel_occupied", op->channel, NULL);
-    if (rd_int(r, 4, 0) == 1) {
+    if (rd_int(r, 4, 0) == 1 && !op->hooks_in_answer) {
         char total[24];
         snprintf(total, sizeof total, "%lld", rd_int(r, 5, 0));
         rd->host->webhook(srv, op->app, "subscription_count", op->channel, total);
@@ -485,15 +485,27 @@ static void presence_refresh(hd_rd *rd, rd_wait *w, const char *presence, size_t
     hd_free(w);
 }
 
-/* The webhooks a join crossed (J field 9: "1"/"0" occupied, then \x1f u
- * per member_added), sent before the subscriber gets its answer: a client
- * event it sends next is reported after them, as on a single node. */
+/* The webhooks a join crossed (J field 9: "1"/"0" occupied, \x1f, the
+ * subscription_count total when due or "", then \x1f u per member_added),
+ * sent before the subscriber gets its answer, in the order a single node
+ * reports them: a client event it sends next is reported after them. */
 static void join_hooks(hd_rd *rd, const rd_wait *w, const char *s, size_t len)
 {
     hd_server *srv = rd->base.srv;
     if (len && s[0] == '1')
         rd->host->webhook(srv, w->app, "channel_occupied", w->channel, NULL);
     const char *end = s + len, *p = memchr(s, 0x1f, len);
+    if (p) { /* the subscription_count total */
+        const char *t = p + 1, *next = memchr(t, 0x1f, (size_t)(end - t));
+        size_t tl = (size_t)((next ? next : end) - t);
+        if (tl && tl < 16) {
+            char total[16];
+            memcpy(total, t, tl);
+            total[tl] = '\0';
+            rd->host->webhook(srv, w->app, "subscription_count", w->channel, total);
+        }
+        p = next;
+    }
     while (p && p < end) {
         const char *u = p + 1, *next = memchr(u, 0x1f, (size_t)(end - u));
         size_t ul = (size_t)((next ? next : end) - u);

@@ -54,8 +54,9 @@
  *                  (send the cache_miss webhook), else "0"
  *   9 hooks        the webhooks this call crossed, reported with the answer
  *                  (so they go out before the subscriber can act on it):
- *                  "1"/"0" channel_occupied, then "\x1f<u>" per member_added
- *                  ("0" when refused)
+ *                  "1"/"0" channel_occupied, "\x1f", the subscription_count
+ *                  total when that webhook is due ("" when not), then
+ *                  "\x1f<u>" per member_added ("0" when refused)
  *   Published BEFORE the script's M frames, so the joining socket (pending
  *   until J) receives the subscription_count frame of its own join and
  *   every later message, as in single-node mode.

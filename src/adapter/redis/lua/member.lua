@@ -93,9 +93,10 @@ index_node_channel(ctx, node_count, epoch)
 local n_users = redis.call('HLEN', pu)
 if token ~= '0' then
     -- the webhooks this join crossed, reported with its answer (before the
-    -- subscriber can act on it): "1"/"0" channel_occupied, then \x1f u for
-    -- each member_added
-    local hooks = { r.hook_occupied == 1 and '1' or '0' }
+    -- subscriber can act on it): "1"/"0" channel_occupied, US, the
+    -- subscription_count total when its webhook is due ("" when not), then
+    -- US u for each member_added
+    local hooks = { r.hook_occupied == 1 and '1' or '0', r.count_due == 1 and fmt(r.total) or '' }
     for i = 1, #crossings, 3 do
         if crossings[i + 1] == 'added' and crossings[i + 2] == 1 then hooks[#hooks + 1] = crossings[i] end
     end
