@@ -251,7 +251,7 @@ describe('request bodies', () => {
     const body = JSON.stringify({ name: 'n', channel: 'c', data: 'x'.repeat(700 * 1024) });
     const raw = signedRaw(server, { method: 'POST', path: '/apps/app-id/events', body });
     const headEnd = raw.indexOf('\r\n\r\n') + 4;
-    const socks = [];
+    const socks = [], answers = [];
     let refused = null;
     for (let i = 0; i < 4 && !refused; i++) {
       const s = await openSocket(server);
@@ -262,8 +262,9 @@ describe('request bodies', () => {
       // but a loaded machine (the sanitizer runs side by side) may take a second to say so
       const text = await Promise.race([out, h.sleep(h.T(1500)).then(() => null)]);
       if (text && /^HTTP\/1\.1 503 /.test(text)) refused = text;
+      else answers.push(text === null ? '(nothing yet)' : JSON.stringify(text.slice(0, 120)));
     }
-    assert.ok(refused, 'a stalled body past the node budget is refused');
+    assert.ok(refused, `a stalled body past the node budget is refused; the sockets got: ${answers.join(', ')}`);
     assert.match(refused, /Retry-After: 1/i);
     for (const s of socks) s.destroy();
   }

@@ -103,8 +103,9 @@ const byTestId = (id) => page.getByTestId(id, { exact: true });
 const stateOf = async (panel) => (await byTestId(`state-${panel}`).textContent()).trim();
 const cell = (panel, user) => page.locator(`[data-testid="presence-cell"][data-channel="${CHANNEL}"]` +
                                            `[data-panel="${panel}"][data-user="${user}"]`);
+// The row may go between count() and getAttribute() (a member leaving): then it is 'no row', at once.
 const cellState = async (panel, user) => ((await cell(panel, user).count())
-  ? cell(panel, user).getAttribute('data-state') : 'no row');
+  ? cell(panel, user).getAttribute('data-state', { timeout: 500 }).catch(() => 'no row') : 'no row');
 const logEntries = (panel, event, channel = CHANNEL, dir = 'in') => page.locator(
   `[data-testid="log-${panel}"] [data-testid="log-entry"][data-dir="${dir}"][data-event="${event}"][data-channel="${channel}"]`);
 
