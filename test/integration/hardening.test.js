@@ -236,53 +236,33 @@ describe('request bodies', () => {
     assert.equal(await upStatus(server), 200);
   });
 
-  // The two tests below that keep bodies stalled get a server of their own: the one above leaves a
-  // hundred refused connections draining megabytes, which a loaded machine may still be reading.
-  const freshServer = () => h.startServer({ io_threads: 1, max_http_body_kb: 1024,
-    limits: { http_buffers_mb: 2, http_body_timeout_ms: h.T(6000) } });
-
   test('authenticated bodies in flight are bounded by limits.http_buffers_mb (503 + Retry-After)', async () => {
-    const outer = server;
-    server = await freshServer();
-    try { await budgetTest(); } finally { await server.stop(); server = outer; }
-  });
-
-  async function budgetTest() {
     const body = JSON.stringify({ name: 'n', channel: 'c', data: 'x'.repeat(700 * 1024) });
     const raw = signedRaw(server, { method: 'POST', path: '/apps/app-id/events', body });
     const headEnd = raw.indexOf('\r\n\r\n') + 4;
-    const socks = [], answers = [];
+    const socks = [];
     let refused = null;
     for (let i = 0; i < 4 && !refused; i++) {
       const s = await openSocket(server);
-      const out = collect(s, h.T(3000));
+      const out = collect(s, h.T(1500));
       s.write(raw.slice(0, headEnd + 10)); // the head and a few body bytes, then stall
       socks.push(s);
-      // an admitted body gets no answer while it stalls; the refused one is answered at once,
-      // but a loaded machine (the sanitizer runs side by side) may take a second to say so
-      const text = await Promise.race([out, h.sleep(h.T(1500)).then(() => null)]);
+      const text = await Promise.race([out, h.sleep(h.T(500)).then(() => null)]);
       if (text && /^HTTP\/1\.1 503 /.test(text)) refused = text;
-      else answers.push(text === null ? '(nothing yet)' : JSON.stringify(text.slice(0, 120)));
     }
-    assert.ok(refused, `a stalled body past the node budget is refused; the sockets got: ${answers.join(', ')}`);
+    assert.ok(refused, 'a stalled body past the node budget is refused');
     assert.match(refused, /Retry-After: 1/i);
     for (const s of socks) s.destroy();
-  }
-
-  test('a stalled body is answered 408 at the body deadline', async () => {
-    const outer = server;
-    server = await freshServer();
-    try { await stalledBodyTest(); } finally { await server.stop(); server = outer; }
   });
 
-  async function stalledBodyTest() {
+  test('a stalled body is answered 408 at the body deadline', async () => {
     const body = JSON.stringify({ name: 'n', channel: 'c', data: 'x' });
     const raw = signedRaw(server, { method: 'POST', path: '/apps/app-id/events', body });
     const s = await openSocket(server);
     const out = collect(s, h.T(12000));
     s.write(raw.slice(0, raw.length - 5));
     assert.match(await out, /^HTTP\/1\.1 408 /);
-  }
+  });
 
   test('a body over max_http_body_kb gets its 413 as a status, not a reset', async () => {
     const big = 'x'.repeat(2 * 1024 * 1024);
