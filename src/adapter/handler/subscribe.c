@@ -182,17 +182,11 @@ static void send_succeeded(hd_session *s, const char *channel, const hd_buf *pre
     hd_buf_deinit(&b);
 }
 
-/* In a cluster every subscription waits for the cluster's reply
+/* In a cluster (hd_server_clustered) every subscription waits for the cluster's reply
  * (hd_subscribe_on_reply): it carries the snapshot, the presence limit
  * and the cached event, it comes in order with the channel's messages
  * from other nodes (so none published after the join is missed), and the
  * webhooks the join crossed are reported before it. */
-static bool needs_cluster_reply(const hd_session *s, const sub_request *r)
-{
-    (void)r;
-    return hd_server_clustered(s->io->srv);
-}
-
 static void join(hd_session *s, sub_request *r)
 {
     hd_app *app = s->app;
@@ -219,7 +213,7 @@ static void join(hd_session *s, sub_request *r)
     sub->user_key = r->user_key;
     sub->user_id_json = r->user_id_json;
     r->user_key = r->user_id_json = NULL;
-    if (needs_cluster_reply(s, r)) {
+    if (clustered) {
         sub->wait_token = hd_wait_add(s->io, HD_WAIT_JOIN, sub, NULL);
     } else {
         send_succeeded(s, r->channel, &presence);

@@ -287,7 +287,7 @@ static hd_adapter *adapter_create(hd_server *srv)
         return hd_adapter_local_create(srv);
     if (strcmp(driver, "redis") == 0)
         return hd_adapter_redis_create(srv, &srv->host);
-    hd_log(HD_LOG_ERR, "server", "adapter.driver \"%s\" is not implemented (use \"local\" or \"redis\")", driver);
+    hd_log(HD_LOG_ERR, "server", "adapter.driver \"%s\" is unknown (use \"local\" or \"redis\")", driver);
     return NULL;
 }
 
