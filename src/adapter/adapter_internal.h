@@ -75,6 +75,7 @@ struct hd_session {
     uint8_t kind;
     bool established;  /* counted in app->connections */
     bool closing;      /* close frame queued: ignore further input */
+    uint8_t young_slot; /* 1 + index in io->young while new (young.c), else 0 */
     bool ping_sent;    /* server ping out, waiting for any frame */
     bool cleaned;      /* disconnect cleanup has been handed off (once) */
     bool user_id_numeric; /* signed in with a numeric id ({"id":1}): presence echoes it as a number */
@@ -140,6 +141,7 @@ typedef struct hd_io_stats {
     atomic_uint_fast64_t connections_rate_limited; /* handshakes refused 429 by admission.c */
     atomic_uint_fast64_t connections_over_limit;   /* closed 4100: limits.max_connections */
     atomic_uint_fast64_t close_timeouts;           /* closed sessions torn down at limits.close_timeout_ms */
+    atomic_uint_fast64_t young_reads;              /* new sessions' input read ahead of a backlog (young.c) */
     /* Labelled series (metrics/series.h), summed over the io threads at
      * scrape time. Incremented once per message, close or HTTP request,
      * never per recipient of a fan-out. */
@@ -158,6 +160,8 @@ typedef struct hd_io_stats {
 #define HD_STAT_ADD(io, field, n) atomic_fetch_add_explicit(&(io)->stats.field, (n), memory_order_relaxed)
 
 #define HD_SCRATCH_SIZE (64 * 1024)
+/* Most bytes one send() to a WebSocket client is offered (server.c). */
+#define HD_TX_PACKET_SIZE (1024 * 1024)
 
 /* ---- host.c: the node side of the adapter seam ---- */
 
@@ -172,6 +176,10 @@ typedef struct hd_wait {
 typedef struct hd_front_conn hd_front_conn; /* http_front.c */
 typedef struct hd_tls hd_tls;               /* tls.c */
 typedef struct hd_admission hd_admission;   /* admission.c */
+
+/* young.c: how many new sessions, and for how long, are served ahead of an epoll backlog */
+#define HD_YOUNG_MAX 64
+#define HD_YOUNG_MS 1000
 
 typedef struct hd_io_thread {
     hd_server *srv;
@@ -197,6 +205,9 @@ typedef struct hd_io_thread {
     hd_session **dirty; /* sessions with frames to write (outq.c), [dirty_head, n_dirty); NULL = closed since */
     uint32_t dirty_head, n_dirty, cap_dirty;
     ev_prepare flush_turn;
+    hd_session *young[HD_YOUNG_MAX]; /* the sessions established last, served ahead of a backlog (young.c) */
+    uint64_t young_since_ms[HD_YOUNG_MAX];
+    uint32_t young_next;
     ev_idle flush_more; /* active while the dirty list is not empty: the loop must not block */
     hd_front_conn *front; /* sockets the HTTP front end owns (http_front.c) */
     unsigned n_front;
@@ -351,6 +362,17 @@ void hd_idle_unlink(hd_session *s);
 void hd_idle_auth_deadline(hd_session *s, uint64_t deadline_ms);
 void hd_idle_close_deadline(hd_session *s); /* closed by herald: torn down by limits.close_timeout_ms */
 void hd_idle_tick(hd_io_thread *io);
+
+/* ---- young.c ---- */
+/* Set by each io thread's epoll_wait (loop_batch.c): the wait came back
+ * full, so ready sockets are still queued behind those it returned. */
+extern _Thread_local bool hd_loop_backlog;
+void hd_young_add(hd_session *s);    /* just established */
+void hd_young_remove(hd_session *s); /* closed */
+/* Each loop turn (prepare): with a backlog, serve the young sessions' input now. */
+void hd_young_serve(hd_io_thread *io);
+/* Write s's queued frames now instead of at the end of the turn (outq.c). */
+void hd_session_flush_now(hd_session *s);
 
 /* ---- listener.c ---- */
 void hd_listener_start(hd_io_thread *io, int fd); /* io thread's loop; fd from hd_net_listen() */

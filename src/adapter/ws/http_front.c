@@ -742,12 +742,22 @@ static void drain_input(hd_front_conn *c)
     }
 }
 
-/* Read what there is room for; false when c was freed. */
+/* Read what there is room for, one chunk per call; false when c was freed.
+ * One chunk, then back to the loop: a keep-alive publisher on another core
+ * has its next request in the socket by the time this one is answered, and
+ * reading on while there is input let a few publishers hold the io thread
+ * for tens of milliseconds per turn, so the frames their triggers queued
+ * were written only at the end of it and the subscribers' queues grew
+ * until they were closed (4100). The watcher is level-triggered: what is
+ * left in the socket is read on the next turn. TLS may hold decrypted
+ * bytes the socket no longer shows, so those are read on now. */
 static bool read_input(hd_front_conn *c)
 {
     char buf[READ_CHUNK];
     size_t room = read_room(c);
-    while (room && !c->out.len) {
+    bool first = true;
+    while (room && !c->out.len && (first || (c->ssl && SSL_pending(c->ssl) > 0))) {
+        first = false;
         ssize_t n = conn_recv(c, buf, room < sizeof buf ? room : sizeof buf);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
             conn_free(c, true);

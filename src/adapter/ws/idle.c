@@ -127,8 +127,14 @@ static void close_expired(hd_session *s)
     /* Reset rather than close: a graceful close would leave the socket
      * orphaned in FIN-WAIT-1 with up to a send buffer (megabytes) of data
      * the client is not reading, held by the kernel long after we let go. */
+    int fd = lws_get_socket_fd(s->wsi);
     struct linger hard = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(lws_get_socket_fd(s->wsi), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    /* lws will not close a socket it still holds unsent output for: it
+     * waits 5 s more for a flush the client will never allow. Shut down,
+     * the socket polls writable and its next send() fails, which lws takes
+     * as a dead socket and closes at once. */
+    shutdown(fd, SHUT_RDWR);
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
 

@@ -129,6 +129,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 static void on_turn(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     accept_all(w->data);
+    hd_young_serve(w->data); /* and the first messages of those accepted lately (young.c) */
 }
 
 void hd_listener_start(hd_io_thread *io, int fd)

@@ -17,9 +17,14 @@
  * libev's epoll_wait() calls (libev is linked statically) here; nothing
  * else in herald calls epoll_wait.
  *
- * THREADING: called by each io thread on its own loop; no state.
+ * A full wait also tells young.c that a backlog is queued (hd_loop_backlog).
+ *
+ * THREADING: called by each io thread on its own loop; its one flag is
+ * thread-local.
  */
 #include <sys/epoll.h>
+
+#include "adapter/adapter_internal.h"
 
 #define HD_LOOP_BATCH 64
 
@@ -28,5 +33,8 @@ int __wrap_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int t
 
 int __wrap_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
-    return __real_epoll_wait(epfd, events, maxevents < HD_LOOP_BATCH ? maxevents : HD_LOOP_BATCH, timeout);
+    int cap = maxevents < HD_LOOP_BATCH ? maxevents : HD_LOOP_BATCH;
+    int n = __real_epoll_wait(epfd, events, cap, timeout);
+    hd_loop_backlog = n == cap;
+    return n;
 }

@@ -234,6 +234,15 @@ static void flush_session(hd_session *s)
         hd_session_close(s, HD_CLOSE_INTERNAL_ERROR, "Write failed");
 }
 
+void hd_session_flush_now(hd_session *s)
+{
+    if (!s->dirty_slot)
+        return;
+    s->io->dirty[s->dirty_slot - 1] = NULL;
+    s->dirty_slot = 0;
+    flush_session(s);
+}
+
 bool hd_io_flush_dirty(hd_io_thread *io)
 {
     uint32_t written = 0;

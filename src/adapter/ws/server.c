@@ -131,8 +131,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 static const struct lws_protocols protocols[] = {
     /* rx_buffer_size 1024: lws keeps an rx buffer this size per socket once
      * it has received; Pusher frames are small and longer ones are
-     * reassembled in hd_session_receive(). */
-    {"pusher", callback, sizeof(hd_session), 1024, 0, NULL, 0},
+     * reassembled in hd_session_receive().
+     * tx_packet_size: with 0, lws caps every send() at rx_buffer_size + 20
+     * bytes and keeps the rest for later POLLOUTs, one 1 044-byte send per
+     * loop turn: a gathered write (outq.c) or a 10 KB event then took ten
+     * turns, and a subscriber of fast HTTP publishes fell behind until it
+     * was closed with 4100. It costs no memory per socket; the kernel's
+     * send buffer decides how much one send() takes. */
+    {"pusher", callback, sizeof(hd_session), 1024, 0, NULL, HD_TX_PACKET_SIZE},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

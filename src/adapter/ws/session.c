@@ -255,6 +255,7 @@ void hd_session_established(hd_session *s, struct lws *wsi, hd_io_thread *io)
     snprintf(s->socket_id, sizeof s->socket_id, "%llu.%llu", (unsigned long long)srv->node_num,
              (unsigned long long)seq);
     hd_idle_link(s);
+    hd_young_add(s);
     const char *why = NULL;
     char detail[HANDSHAKE_DETAIL];
     detail[0] = '\0'; /* not the whole buffer: this runs once per connection */
@@ -391,6 +392,7 @@ void hd_session_closed(hd_session *s)
     log_event(s, "disconnected", close_code_of(s));
     HD_STAT_ADD(s->io, closed_by_code[hd_series_close_slot(close_code_of(s))], 1);
     hd_idle_unlink(s);
+    hd_young_remove(s);
     hd_session_disconnect(s);
     hd_adapter *a = s->io->srv->adapter;
     if (s->quota_wait || s->quota_cluster)

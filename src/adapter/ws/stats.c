@@ -41,6 +41,7 @@ static const counter_row counters[] = {
     ROW(connections_rate_limited, "WebSocket handshakes refused (429) by limits.new_connections_per_second / _per_ip_per_second."),
     ROW(connections_over_limit, "WebSocket connections closed 4100 because limits.max_connections was reached."),
     ROW(close_timeouts, "Closed WebSocket sessions torn down because the client did not complete the close in time."),
+    ROW(young_reads, "Reads of new connections' messages served ahead of a backlog of ready sockets (a disconnect storm)."),
     ROW(bytes_received, "WebSocket payload bytes received from clients."),
     ROW(http_bytes_received, "Bytes of HTTP API requests (head, and the body as far as it was read)."),
     ROW(http_bytes_sent, "Bytes of HTTP API answers (head and body)."),
