@@ -160,6 +160,9 @@ typedef struct hd_io_stats {
 #define HD_STAT_ADD(io, field, n) atomic_fetch_add_explicit(&(io)->stats.field, (n), memory_order_relaxed)
 
 #define HD_SCRATCH_SIZE (64 * 1024)
+/* A session's queue may pass max_outbound_buffer_kb this many times over
+ * while its socket still has room (outq.c). */
+#define HD_OUTQ_BURST_FACTOR 4
 /* Most bytes one send() to a WebSocket client is offered (server.c). */
 #define HD_TX_PACKET_SIZE (1024 * 1024)
 

@@ -154,37 +154,62 @@ void hd_buf_printf(hd_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void hd_buf_json_string(hd_buf *b, const char *s, size_t n)
+/* Does any of the 8 bytes in w need escaping in a JSON string (a control
+ * character, '"' or '\\')? Exact as a yes/no for the word (the classic
+ * "has a zero byte" test, applied three times). */
+static inline bool json_word_needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    uint64_t control = (w - ones * 0x20) & ~w;
+    return ((control | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & highs) != 0;
+}
+
+/* The escape of byte c into u, or NULL when c is copied as it is. */
+static const char *json_escape(unsigned char c, char u[7])
 {
     static const char hex[] = "0123456789abcdef";
+    switch (c) {
+    case '"': return "\\\"";
+    case '\\': return "\\\\";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    case '\b': return "\\b";
+    case '\f': return "\\f";
+    default:
+        if (c >= 0x20)
+            return NULL;
+        u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
+        u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = '\0';
+        return u;
+    }
+}
+
+void hd_buf_json_string(hd_buf *b, const char *s, size_t n)
+{
     hd_buf_reserve(b, n + 2);
     hd_buf_append(b, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char u[6];
-        switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        default:
-            if (c < 0x20) {
-                u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
-                u[4] = hex[c >> 4]; u[5] = hex[c & 15];
-                hd_buf_append(b, s + run, i - run);
-                hd_buf_append(b, u, 6);
-                run = i + 1;
-            }
-            continue;
+    size_t run = 0, i = 0;
+    while (i < n) {
+        /* clean text, eight bytes at a time (a byte at a time was 12 % of
+         * the CPU of a 10 KB publish); then the next eight byte by byte */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (json_word_needs_escape(w))
+                break;
+            i += 8;
         }
-        hd_buf_append(b, s + run, i - run);
-        hd_buf_puts(b, esc);
-        run = i + 1;
+        for (size_t stop = i + 8 < n ? i + 8 : n; i < stop; i++) {
+            char u[7];
+            const char *esc = json_escape((unsigned char)s[i], u);
+            if (!esc)
+                continue;
+            hd_buf_append(b, s + run, i - run);
+            hd_buf_puts(b, esc);
+            run = i + 1;
+        }
     }
     hd_buf_append(b, s + run, n - run);
     hd_buf_append(b, "\"", 1);

@@ -19,6 +19,9 @@
  * ---------
  * No state: reentrant and safe from any thread.
  */
+#include <stdint.h>
+#include <string.h>
+
 #include "protocol.h"
 
 /* Length of the sequence that lead byte c starts (0: c cannot start one)
@@ -53,6 +56,17 @@ bool hd_utf8_valid(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
+        /* ASCII eight bytes at a time: event data is mostly ASCII, and a
+         * byte at a time was 4 % of the CPU of a 10 KB publish */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
         if (p[i] < 0x80) {
             i++;
             continue;

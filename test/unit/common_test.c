@@ -145,6 +145,70 @@ static void test_json_string_utf8_and_nul(void)
     check_json("abcdef", 3, "\"abc\"");
 }
 
+/* The byte-at-a-time escaper the word-at-a-time one must match. */
+static void json_reference(hd_buf *out, const unsigned char *in, size_t n)
+{
+    hd_buf_puts(out, "\"");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = in[i];
+        if (c == '"' || c == '\\')
+            hd_buf_printf(out, "\\%c", c);
+        else if (c == '\n')
+            hd_buf_puts(out, "\\n");
+        else if (c == '\r')
+            hd_buf_puts(out, "\\r");
+        else if (c == '\t')
+            hd_buf_puts(out, "\\t");
+        else if (c == '\b')
+            hd_buf_puts(out, "\\b");
+        else if (c == '\f')
+            hd_buf_puts(out, "\\f");
+        else if (c < 0x20)
+            hd_buf_printf(out, "\\u%04x", c);
+        else
+            hd_buf_append(out, (const char *)&c, 1);
+    }
+    hd_buf_puts(out, "\"");
+}
+
+/* Every special byte at every offset of a 40-byte text (so in each lane of
+ * an eight-byte word and in the tail), and random texts of every length. */
+static void test_json_string_words(void)
+{
+    static const unsigned char specials[] = {'"', '\\', '\n', 0x00, 0x01, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xff, '/'};
+    unsigned char text[40];
+    hd_buf got, want;
+    hd_buf_init(&got);
+    hd_buf_init(&want);
+    for (size_t k = 0; k < sizeof specials; k++) {
+        for (size_t at = 0; at < sizeof text; at++) {
+            memset(text, 'a', sizeof text);
+            text[at] = specials[k];
+            got.len = want.len = 0;
+            hd_buf_json_string(&got, (const char *)text, sizeof text);
+            json_reference(&want, text, sizeof text);
+            CU_ASSERT_EQUAL(got.len, want.len);
+            CU_ASSERT(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+        }
+    }
+    unsigned seed = 12345;
+    for (size_t len = 0; len < 200; len++) {
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            text[i % sizeof text] = (seed >> 16) % 4 ? (unsigned char)('a' + (seed >> 8) % 26) : specials[(seed >> 20) % sizeof specials];
+        }
+        unsigned char buf[200];
+        for (size_t i = 0; i < len; i++)
+            buf[i] = text[i % sizeof text];
+        got.len = want.len = 0;
+        hd_buf_json_string(&got, (const char *)buf, len);
+        json_reference(&want, buf, len);
+        CU_ASSERT(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+    }
+    hd_buf_deinit(&got);
+    hd_buf_deinit(&want);
+}
+
 static void test_strerror(void)
 {
     CU_ASSERT_STRING_EQUAL(hd_strerror(HD_OK), "success");
@@ -610,6 +674,7 @@ void hd_test_suite_common(void)
     CU_add_test(s, "buf steal", test_buf_steal);
     CU_add_test(s, "json string escapes", test_json_string_escapes);
     CU_add_test(s, "json string utf8 and NUL", test_json_string_utf8_and_nul);
+    CU_add_test(s, "json string word at a time", test_json_string_words);
     CU_add_test(s, "strerror", test_strerror);
     CU_add_test(s, "strdup/strndup", test_strdup);
     CU_add_test(s, "utf8 prefix", test_utf8_prefix);

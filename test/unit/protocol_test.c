@@ -839,6 +839,26 @@ static void test_utf8_len_bounds(void)
     CU_ASSERT_FALSE(hd_utf8_valid(big, n));
 }
 
+/* The eight-bytes-at-a-time ASCII path: a bad byte or a multi-byte
+ * character at every offset of a long ASCII text, every length around it. */
+static void test_utf8_ascii_words(void)
+{
+    char text[40];
+    for (size_t at = 0; at < sizeof text; at++) {
+        for (size_t len = at + 1; len <= sizeof text; len++) {
+            memset(text, 'a', sizeof text);
+            text[at] = (char)0xff;
+            CU_ASSERT_FALSE(hd_utf8_valid(text, len));
+            CU_ASSERT_TRUE(hd_utf8_valid(text, at)); /* stops before it */
+            if (at + 2 <= len) {
+                text[at] = (char)0xc3, text[at + 1] = (char)0xa9; /* é */
+                CU_ASSERT_TRUE(hd_utf8_valid(text, len));
+                CU_ASSERT_FALSE(hd_utf8_valid(text, at + 1)); /* cut in the middle */
+            }
+        }
+    }
+}
+
 /* herald relies on cJSON refusing a \u escape that is half a surrogate
  * pair: otherwise it would decode it to ED xx xx (invalid UTF-8) and a
  * WebSocket message that lws found valid could carry one into other
@@ -988,6 +1008,7 @@ void hd_test_suite_protocol(void)
     CU_add_test(s, "http auth err truncation", test_http_auth_err_truncation);
     CU_add_test(s, "utf8 vectors (RFC 3629)", test_utf8_vectors);
     CU_add_test(s, "utf8 length bounds", test_utf8_len_bounds);
+    CU_add_test(s, "utf8 ascii words", test_utf8_ascii_words);
     CU_add_test(s, "utf8: cJSON refuses escaped lone surrogates", test_utf8_cjson_escapes);
     CU_add_test(s, "frames: events, errors, greeting, ping/pong, signin, client events", test_frames_events);
     CU_add_test(s, "frames: subscription succeeded / error, cache miss, count", test_frames_subscriptions);

@@ -3,8 +3,10 @@
  * DESIGN
  * ------
  * Outbound frames are references (hd_msg) on a per-session ring bounded in
- * bytes by max_outbound_buffer_kb; a consumer that falls that far behind
- * is closed with 4100 instead of growing memory.
+ * bytes by max_outbound_buffer_kb; a consumer that falls that far behind,
+ * its socket full, is closed with 4100 instead of growing memory (a burst
+ * queued within one turn may reach HD_OUTQ_BURST_FACTOR times the limit
+ * before the turn's flush writes it).
  *
  * Writing: one frame queued -> lws_write() straight from the shared
  * message (no copy). Several queued (a burst of fan-out) -> their
@@ -79,12 +81,26 @@ static __attribute__((noinline, cold)) void close_slow_consumer(hd_session *s, s
     hd_session_outq_clear(s); /* it will not read them: free them now, not at teardown */
 }
 
+/* Over max_outbound_buffer_kb: is the client too slow, or did one loop
+ * turn queue a burst (many publishes completing together) that the end of
+ * the turn writes into a socket with room for it? Too slow when the socket
+ * is full too (a poll(), only on this cold path), or past
+ * HD_OUTQ_BURST_FACTOR times the limit whatever the socket says. Closing
+ * on the queue alone closed subscribers that were reading at full speed
+ * when 32 publishers' 100 KB batches landed in the same turn. */
+static __attribute__((noinline, cold)) bool too_slow(hd_session *s, size_t limit, size_t more)
+{
+    if (s->oq_bytes + more > limit * HD_OUTQ_BURST_FACTOR)
+        return true;
+    return lws_send_pipe_choked(s->wsi);
+}
+
 void hd_session_send(hd_session *s, hd_msg *m)
 {
     if (s->closing || !s->wsi)
         return;
     size_t limit = (size_t)s->io->srv->cfg->max_outbound_buffer_kb * 1024u;
-    if (__builtin_expect(s->oq_bytes + m->len > limit && s->oq_count, 0)) {
+    if (__builtin_expect(s->oq_bytes + m->len > limit && s->oq_count, 0) && too_slow(s, limit, m->len)) {
         close_slow_consumer(s, limit);
         return;
     }
