@@ -163,6 +163,8 @@ typedef struct hd_io_stats {
 /* A session's queue may pass max_outbound_buffer_kb this many times over
  * while its socket still has room (outq.c). */
 #define HD_OUTQ_BURST_FACTOR 4
+/* lws' per-connection receive buffer (server.c). */
+#define HD_RX_BUFFER_SIZE 256
 /* Most bytes one send() to a WebSocket client is offered (server.c). */
 #define HD_TX_PACKET_SIZE (1024 * 1024)
 

@@ -129,16 +129,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-    /* rx_buffer_size 1024: lws keeps an rx buffer this size per socket once
-     * it has received; Pusher frames are small and longer ones are
-     * reassembled in hd_session_receive().
+    /* rx_buffer_size: lws allocates an rx buffer this size (+ 20) for every
+     * WebSocket at its handshake and keeps it for the connection's life,
+     * idle or not. 1024 made it 40 % of an idle connection's memory;
+     * Pusher messages are mostly shorter than 256 bytes, and longer ones
+     * arrive in 256-byte pieces that hd_session_receive() reassembles.
      * tx_packet_size: with 0, lws caps every send() at rx_buffer_size + 20
-     * bytes and keeps the rest for later POLLOUTs, one 1 044-byte send per
+     * bytes and keeps the rest for later POLLOUTs; with 1024 it was one 1 044-byte send per
      * loop turn: a gathered write (outq.c) or a 10 KB event then took ten
      * turns, and a subscriber of fast HTTP publishes fell behind until it
      * was closed with 4100. It costs no memory per socket; the kernel's
      * send buffer decides how much one send() takes. */
-    {"pusher", callback, sizeof(hd_session), 1024, 0, NULL, HD_TX_PACKET_SIZE},
+    {"pusher", callback, sizeof(hd_session), HD_RX_BUFFER_SIZE, 0, NULL, HD_TX_PACKET_SIZE},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
