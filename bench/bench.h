@@ -553,6 +553,11 @@ int bench_run_soak(const bench_opts *o);
 int bench_run_publish(const bench_opts *o);
 int bench_run_kill_reap(const bench_opts *o);
 
+/* `herald_bench floor-server --port P [--host H]` (floor_server.c): the
+ * fanout scenario's one-write floor, a minimal server run in the
+ * foreground until SIGTERM / SIGINT. argv[0] is "floor-server". */
+int bench_floor_server_main(int argc, char **argv);
+
 /* churn with --targets: the presence observers' process (scen_churn_obs.c)
  * and the counts it reports (extra array of its result). */
 enum bench_churn_obs_count {

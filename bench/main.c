@@ -1,6 +1,7 @@
 /* main.c - herald_bench: command line, scenario defaults, dispatch.
  *
  *   herald_bench SCENARIO [options]     (herald_bench --help lists them)
+ *   herald_bench floor-server --port P  (the fanout floor, floor_server.c)
  *
  * DESIGN
  * ------
@@ -42,6 +43,8 @@ static const scenario scenarios[] = {
 static void usage(FILE *f)
 {
     fputs("usage: herald_bench SCENARIO [options]\n"
+          "       herald_bench floor-server --port P [--host 127.0.0.1]   the fanout scenario's one-write\n"
+          "                             floor: a minimal server to measure in the same run (floor_server.c)\n"
           "scenarios: connect fanout client-events churn storm soak publish kill-reap\n"
           "target:\n"
           "  --host H (127.0.0.1; loopback only)  --port P (6001)\n"
@@ -533,6 +536,8 @@ int main(int argc, char **argv)
         usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
         return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
     }
+    if (strcmp(argv[1], "floor-server") == 0) /* not a scenario: a server of its own */
+        return bench_floor_server_main(argc - 1, argv + 1);
     const scenario *s = NULL;
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)

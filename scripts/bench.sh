@@ -3,7 +3,8 @@
 #
 # Builds herald and herald_bench (release, build/), and for each scenario starts
 # a fresh server pinned to CPU 0 on a free loopback port (herald with a generated
-# config, io_threads 1; or soketi with --server soketi), runs the scenario with the
+# config, io_threads 1; or soketi with --server soketi; or herald_bench's one-write
+# floor with --server floor), runs the scenario with the
 # load generator pinned to CPU 1, and stops the server. Every scenario's output
 # goes to OUT/<scenario>.txt and its JSON line to OUT/results.jsonl.
 # The default run (every scenario) takes about 6.5 minutes.
@@ -11,6 +12,9 @@
 #   scripts/bench.sh                              every scenario against herald
 #   scripts/bench.sh --scenario fanout            one scenario (repeat the option for more)
 #   scripts/bench.sh --server soketi              the same against soketi 1.6.1 ($SOKETI_PEER_DIR/start.sh PORT)
+#   scripts/bench.sh --server floor --scenario fanout   the one-write floor (herald_bench floor-server,
+#                                                 bench/floor_server.c) on the same CPU: fanout and fanout-max only
+#   scripts/bench.sh --server all --scenario fanout     herald, soketi and the floor in turn (same run)
 #   scripts/bench.sh --target 127.0.0.1:6001 --server-pid PID [--metrics-url 127.0.0.1:9601]
 #                                                 against a server that is already running
 #   scripts/bench.sh --quick                      small sizes, a smoke test (~1 minute)
@@ -32,7 +36,8 @@
 #   presence-churn-cluster  the same with the loops split over A and B, and presence observers on both
 #   kill-reap               500 presence members on B, observers on A, kill -9 B: time to the last member_removed
 #
-# Options: --scenario NAME, --server herald|soketi|both, --target HOST:PORT, --server-pid PID,
+# Options: --scenario NAME, --server herald|soketi|floor|both|all (both: herald then soketi; all: herald,
+#   soketi, floor; floor skips every scenario but fanout and fanout-max), --target HOST:PORT, --server-pid PID,
 #   --metrics-url HOST:PORT, --app-id ID, --app-key KEY, --app-secret SECRET, --out DIR,
 #   --quick, --no-build, --duration S (soak only; default 3600, 120 with --quick),
 #   --server-cpus LIST (taskset list for the server, default 0), --client-cpus LIST (for
@@ -85,17 +90,18 @@ while [[ $# -gt 0 ]]; do
     --server-cpus) SERVER_CPU=$2; CPUS_GIVEN=1; shift 2 ;;
     --client-cpus) CLIENT_CPU=$2; CPUS_GIVEN=1; shift 2 ;;
     --io-threads) IO_THREADS=$2; shift 2 ;;
-    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
-[[ $SERVER == herald || $SERVER == soketi || $SERVER == both ]] || die "--server must be herald, soketi or both"
-[[ $SERVER == both && -n $TARGET ]] && die "--server both starts the servers itself: not with --target"
+[[ $SERVER =~ ^(herald|soketi|floor|both|all)$ ]] || die "--server must be herald, soketi, floor, both or all"
+[[ ($SERVER == both || $SERVER == all || $SERVER == floor) && -n $TARGET ]] &&
+  die "--server $SERVER starts the servers itself: not with --target"
 [[ $IO_THREADS =~ ^[0-9]+$ && $IO_THREADS -le 64 ]] || die "--io-threads wants 0..64 (0: one per CPU)"
 cpu_list_ok() { [[ $1 =~ ^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$ ]]; }
 cpu_list_ok "$SERVER_CPU" || die "--server-cpus wants a taskset list (e.g. 0 or 0-3 or 0,2)"
 cpu_list_ok "$CLIENT_CPU" || die "--client-cpus wants a taskset list (e.g. 1 or 4-7)"
-[[ $SERVER != herald && $IO_THREADS != 1 ]] && echo "bench.sh: --io-threads ignored for soketi: it runs one thread" >&2
+[[ $SERVER != herald && $IO_THREADS != 1 ]] && echo "bench.sh: --io-threads is herald's only: soketi and the floor run one thread" >&2
 # the cluster group, expanded in place
 EXPANDED=()
 for s in "${SCENARIOS[@]}"; do
@@ -114,7 +120,7 @@ PIN_CLIENT=(taskset -c "$CLIENT_CPU")
 
 if [[ $BUILD == 1 ]]; then
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build build -j"$(nproc)" --target herald_bench $([[ $SERVER != soketi && -z $TARGET ]] && echo herald)
+  cmake --build build -j"$(nproc)" --target herald_bench $([[ $SERVER != soketi && $SERVER != floor && -z $TARGET ]] && echo herald)
 fi
 BENCH=${BENCH_BIN:-$ROOT/build/herald_bench}
 HERALD=${BENCH_HERALD_BIN:-$ROOT/build/herald}
@@ -191,6 +197,16 @@ launch_soketi() {
 }
 
 start_soketi() { launch_soketi "$SERVER_CPU"; }
+
+# The one-write floor (herald_bench floor-server, bench/floor_server.c) on the server CPUs, as herald
+# is; sets SPID, PORT. It prints its counters to server.log when stopped.
+start_floor() {
+  PORT=$(free_port) MPORT=""
+  taskset -c "$SERVER_CPU" "$BENCH" floor-server --port "$PORT" >>"$OUT/server.log" 2>&1 &
+  SPID=$!
+  STARTED+=("$SPID")
+  wait_listen "$PORT" "$SPID" || die "the floor server did not start (see $OUT/server.log)"
+}
 
 stop_server() {
   local pid
@@ -275,11 +291,14 @@ scenario_args() {
   esac
 }
 
-# run_one SCENARIO SERVER (herald|soketi, or external with --target)
+# run_one SCENARIO SERVER (herald|soketi|floor, or external with --target)
 run_one() {
   local name=$1 server=$2 args target pid metrics label=$1 extra_args=""
-  [[ $SERVER == both ]] && label=$name-$server
+  [[ $SERVER == both || $SERVER == all ]] && label=$name-$server
   args=$(scenario_args "$name")
+  if [[ $server == floor && $name != fanout && $name != fanout-max ]]; then
+    echo "skip $name (floor: fanout only)"; return
+  fi
   if [[ -n $TARGET ]]; then
     [[ $name == storm-sync ]] && die "storm-sync needs a managed herald (no --target)"
     is_cluster "$name" && die "$name starts its own cluster: not with --target"
@@ -289,7 +308,9 @@ run_one() {
     target=127.0.0.1:$A_PORT pid="" metrics=""
     extra_args=$(cluster_args "$name")
   else
-    if [[ $server == soketi ]]; then
+    if [[ $server == floor ]]; then
+      start_floor
+    elif [[ $server == soketi ]]; then
       [[ $name == storm-sync ]] && { echo "skip storm-sync (herald only)"; return; }
       start_soketi
     elif [[ $name == storm-sync ]]; then
@@ -319,19 +340,23 @@ run_one() {
   grep '^{' "$OUT/$label.txt" | tail -n 1 | sed "s/^{/{\"run\":\"$name\",\"server\":\"$server\",/" \
     >> "$OUT/results.jsonl" || true
   [[ -z $TARGET ]] && stop_server
+  if [[ $server == floor ]]; then # its counters: any write that would block means it was not a floor run
+    grep '^floor server:' "$OUT/server.log" | tail -n 1 | tee -a "$OUT/$label.txt" || true
+  fi
   [[ $rc == 0 ]] || echo "bench.sh: $label exited with $rc" >&2
 }
 
 for s in "${SCENARIOS[@]}"; do
   scenario_args "$s" >/dev/null || exit 1
-  if is_cluster "$s"; then
+  if is_cluster "$s" && [[ $SERVER != floor ]]; then
     [[ -z $TARGET ]] || die "$s starts its own cluster: not with --target"
     command -v "$REDIS_SERVER" >/dev/null || die "$s needs redis-server ($REDIS_SERVER)"
   fi
 done
-echo "bench.sh: server ${TARGET:-$SERVER} (CPU $SERVER_CPU${TARGET:+, not pinned by bench.sh}$([[ -z $TARGET && $SERVER != soketi ]] && echo ", herald io_threads $IO_THREADS")), load generator on CPU $CLIENT_CPU, results in $OUT"
+echo "bench.sh: server ${TARGET:-$SERVER} (CPU $SERVER_CPU${TARGET:+, not pinned by bench.sh}$([[ -z $TARGET && $SERVER != soketi && $SERVER != floor ]] && echo ", herald io_threads $IO_THREADS")), load generator on CPU $CLIENT_CPU, results in $OUT"
 SERVERS=("$SERVER")
 [[ $SERVER == both ]] && SERVERS=(herald soketi)
+[[ $SERVER == all ]] && SERVERS=(herald soketi floor)
 [[ -n $TARGET ]] && SERVERS=(external)
 for s in "${SCENARIOS[@]}"; do
   for srv in "${SERVERS[@]}"; do run_one "$s" "$srv"; done
