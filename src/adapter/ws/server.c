@@ -133,7 +133,8 @@ static const struct lws_protocols protocols[] = {
      * WebSocket at its handshake and keeps it for the connection's life,
      * idle or not. 1024 made it 40 % of an idle connection's memory;
      * Pusher messages are mostly shorter than 256 bytes, and longer ones
-     * arrive in 256-byte pieces that hd_session_receive() reassembles.
+     * arrive in 256-byte pieces that hd_session_receive() reassembles
+     * (still one recv() per 4 KiB: scripts/lws-patches/0003).
      * tx_packet_size: with 0, lws caps every send() at rx_buffer_size + 20
      * bytes and keeps the rest for later POLLOUTs; with 1024 it was one 1 044-byte send per
      * loop turn: a gathered write (outq.c) or a 10 KB event then took ten
