@@ -367,6 +367,14 @@ void bench_child_post_result(bench_child *c, const bench_result *r, const uint64
 void bench_child_watch(bench_child *c, bench_loop *l, void (*fn)(void *arg, char cmd), void *arg);
 
 /* ==== WebSocket client (ws_client.c) ==== */
+/* A WebSocket frame's head (RFC 6455 5.2), shared with the floor server. */
+typedef struct bench_ws_head {
+    bool fin, masked;
+    int opcode;
+    uint64_t payload_len;
+} bench_ws_head;
+/* Parse the head at p[0..len): its length without the mask key, 0 if incomplete. */
+size_t bench_ws_frame_head(const char *p, size_t len, bench_ws_head *out);
 
 enum bench_ws_state { BWS_IDLE, BWS_CONNECTING, BWS_UPGRADING, BWS_OPEN, BWS_CLOSING };
 #define BENCH_WS_EOF (-EPIPE) /* on_close: the server closed TCP without a close frame */

@@ -332,25 +332,13 @@ static void ws_on_text(floor_server *fs, floor_conn *c, const char *msg, size_t 
 static long ws_frame(floor_server *fs, floor_conn *c, char *p, size_t len)
 {
     const unsigned char *u = (const unsigned char *)p;
-    if (len < 2)
+    bench_ws_head fh;
+    size_t h = bench_ws_frame_head(p, len, &fh);
+    if (!h)
         return 0;
-    bool fin = u[0] & 0x80, masked = u[1] & 0x80;
-    int opcode = u[0] & 0x0f;
-    uint64_t plen = u[1] & 0x7f;
-    size_t h = 2;
-    if (plen == 126) {
-        if (len < 4)
-            return 0;
-        plen = ((uint64_t)u[2] << 8) | u[3];
-        h = 4;
-    } else if (plen == 127) {
-        if (len < 10)
-            return 0;
-        plen = 0;
-        for (int i = 0; i < 8; i++)
-            plen = (plen << 8) | u[2 + i];
-        h = 10;
-    }
+    bool fin = fh.fin, masked = fh.masked;
+    int opcode = fh.opcode;
+    uint64_t plen = fh.payload_len;
     if (!masked || plen > FLOOR_MAX_FRAME) { /* RFC 6455 §5.1 / our own bound: no answer, just close */
         fs->n.bad++;
         conn_close(fs, c);

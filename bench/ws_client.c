@@ -281,14 +281,14 @@ static void ws_on_data(bench_ws *ws, int opcode, bool fin, char *p, size_t len, 
     }
 }
 
-/* One frame at p: returns bytes consumed, 0 if incomplete. */
-static size_t ws_parse_frame(bench_ws *ws, char *p, size_t len, uint64_t now)
+size_t bench_ws_frame_head(const char *p, size_t len, bench_ws_head *out)
 {
+    const unsigned char *u = (const unsigned char *)p;
     if (len < 2)
         return 0;
-    const unsigned char *u = (const unsigned char *)p;
-    bool fin = u[0] & 0x80, masked = u[1] & 0x80;
-    int opcode = u[0] & 0x0f;
+    out->fin = u[0] & 0x80;
+    out->masked = u[1] & 0x80;
+    out->opcode = u[0] & 0x0f;
     uint64_t plen = u[1] & 0x7f;
     size_t h = 2;
     if (plen == 126) {
@@ -304,13 +304,26 @@ static size_t ws_parse_frame(bench_ws *ws, char *p, size_t len, uint64_t now)
             plen = (plen << 8) | u[2 + i];
         h = 10;
     }
-    size_t mh = masked ? 4 : 0;
+    out->payload_len = plen;
+    return h;
+}
+
+/* One frame at p: returns bytes consumed, 0 if incomplete. */
+static size_t ws_parse_frame(bench_ws *ws, char *p, size_t len, uint64_t now)
+{
+    bench_ws_head fh;
+    size_t h = bench_ws_frame_head(p, len, &fh);
+    if (!h)
+        return 0;
+    const unsigned char *u = (const unsigned char *)p;
+    uint64_t plen = fh.payload_len;
+    size_t mh = fh.masked ? 4 : 0;
     if (len < h + mh || len - h - mh < plen)
         return 0;
     char *payload = p + h + mh;
-    for (uint64_t i = 0; masked && i < plen; i++)
+    for (uint64_t i = 0; fh.masked && i < plen; i++)
         payload[i] ^= (char)u[h + (i & 3)];
-    ws_on_data(ws, opcode, fin, payload, (size_t)plen, now);
+    ws_on_data(ws, fh.opcode, fh.fin, payload, (size_t)plen, now);
     return h + mh + (size_t)plen;
 }
 
