@@ -769,7 +769,9 @@ static bool read_input(hd_front_conn *c)
         }
         if (c->in.len + (size_t)n + 1 > c->in.cap && !budget_allows(c, (size_t)n + 1)) {
             answer_error(c, 503, "Server busy: too many requests in flight", 1);
-            break;
+            /* written now: a client that sends nothing more would otherwise
+             * never see it (the answer waited for the next socket event) */
+            return process(c);
         }
         hd_buf_append(&c->in, buf, (size_t)n);
         recharge(c);
