@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "protocol/protocol.h"
 
 #define FLOOR_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define FLOOR_MAX_HEAD 16384          /* request head; more is answered 431 */
@@ -117,26 +118,6 @@ static void conn_close(floor_server *fs, floor_conn *c);
 
 /* ---- writing: one write() per message, never buffered ---- */
 
-/* Server-to-client frame header (unmasked, FIN); returns its length. */
-static size_t ws_header(unsigned char *h, int opcode, size_t len)
-{
-    h[0] = (unsigned char)(0x80 | opcode);
-    if (len < 126) {
-        h[1] = (unsigned char)len;
-        return 2;
-    }
-    if (len < 65536) {
-        h[1] = 126;
-        h[2] = (unsigned char)(len >> 8);
-        h[3] = (unsigned char)len;
-        return 4;
-    }
-    h[1] = 127;
-    for (int i = 0; i < 8; i++)
-        h[2 + i] = (unsigned char)((uint64_t)len >> (8 * (7 - i)));
-    return 10;
-}
-
 /* Exactly one write(); anything but all of it drops the connection. */
 static bool send_once(floor_server *fs, floor_conn *c, const void *p, size_t n)
 {
@@ -160,7 +141,7 @@ static bool send_text(floor_server *fs, floor_conn *c, const char *msg, size_t l
     char buf[1024];
     if (len > sizeof buf - 4)
         len = sizeof buf - 4; /* cannot happen: every caller bounds its message */
-    size_t h = ws_header((unsigned char *)buf, WS_TEXT, len);
+    size_t h = hd_ws_frame_header((unsigned char *)buf, WS_TEXT, len);
     memcpy(buf + h, msg, len);
     return send_once(fs, c, buf, h + len);
 }
@@ -354,7 +335,7 @@ static long ws_frame(floor_server *fs, floor_conn *c, char *p, size_t len)
         ws_on_text(fs, c, payload, (size_t)plen);
     } else if (opcode == WS_CLOSE) {
         unsigned char close_frame[4];
-        size_t n = ws_header(close_frame, WS_CLOSE, plen >= 2 ? 2 : 0);
+        size_t n = hd_ws_frame_header(close_frame, WS_CLOSE, plen >= 2 ? 2 : 0);
         if (plen >= 2)
             memcpy(close_frame + n, payload, 2);
         if (send_once(fs, c, close_frame, n + (plen >= 2 ? 2 : 0)))
@@ -417,7 +398,7 @@ static void fan_out(floor_server *fs, const char *name, size_t nlen, const char 
     static const char a[] = "{\"event\":", b[] = ",\"channel\":\"", d[] = "\",\"data\":";
     size_t plen = (sizeof a - 1) + nlen + (sizeof b - 1) + clen + (sizeof d - 1) + dlen + 1;
     unsigned char h[10];
-    size_t hl = ws_header(h, WS_TEXT, plen);
+    size_t hl = hd_ws_frame_header(h, WS_TEXT, plen);
     hd_buf *f = &fs->frame;
     f->len = 0;
     hd_buf_reserve(f, hl + plen);
@@ -494,7 +475,7 @@ static long http_upgrade(floor_server *fs, floor_conn *c, const char *key, size_
                       "\\\"activity_timeout\\\":120}\"}", (unsigned long long)c->id);
     int n = snprintf(buf, sizeof buf, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
-    n += (int)ws_header((unsigned char *)buf + n, WS_TEXT, (size_t)ml);
+    n += (int)hd_ws_frame_header((unsigned char *)buf + n, WS_TEXT, (size_t)ml);
     memcpy(buf + n, msg, (size_t)ml);
     c->io.kind = FK_WS;
     fs->n.upgrades++;

@@ -229,4 +229,27 @@ void hd_frame_client_event(struct hd_buf *out, const char *event, const char *ch
  * (presence_json[0, len), {"presence":{...}}), or {} when NULL / empty. */
 void hd_frame_subscription_succeeded(struct hd_buf *out, const char *channel, const char *presence_json, size_t len);
 
+/* The head of a server-to-client WebSocket frame (RFC 6455 5.2: FIN, the
+ * opcode, unmasked, the payload length in its shortest form) into p, which
+ * has room for 10 bytes; returns its length. Inline: it runs once per frame
+ * of a gathered write (outq.c). */
+static inline size_t hd_ws_frame_header(unsigned char *p, unsigned opcode, size_t len)
+{
+    p[0] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        p[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        p[1] = 126;
+        p[2] = (unsigned char)(len >> 8);
+        p[3] = (unsigned char)len;
+        return 4;
+    }
+    p[1] = 127;
+    for (int i = 0; i < 8; i++)
+        p[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
 #endif /* HD_PROTOCOL_H */

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "adapter/adapter_internal.h"
+#include "protocol/protocol.h"
 
 #define GATHER_MAX_FRAMES 256
 
@@ -143,26 +144,6 @@ void hd_session_outq_clear(hd_session *s)
     s->oq_cap = s->oq_head = 0;
 }
 
-/* Server-to-client text frame header (FIN, opcode 1, unmasked); returns its length. */
-static size_t frame_header(unsigned char *p, size_t len)
-{
-    p[0] = 0x81;
-    if (len < 126) {
-        p[1] = (unsigned char)len;
-        return 2;
-    }
-    if (len <= 0xffff) {
-        p[1] = 126;
-        p[2] = (unsigned char)(len >> 8);
-        p[3] = (unsigned char)len;
-        return 4;
-    }
-    p[1] = 127;
-    for (int i = 0; i < 8; i++)
-        p[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-    return 10;
-}
-
 /* Gather up to GATHER_MAX_FRAMES queued frames that fit the scratch
  * buffer; returns how many were gathered (0 or 1: use the plain path). */
 static uint32_t gather(hd_session *s, size_t *out_len)
@@ -176,7 +157,7 @@ static uint32_t gather(hd_session *s, size_t *out_len)
         hd_msg *m = s->outq[(s->oq_head + n) % s->oq_cap];
         if ((size_t)(p - base) + m->len + 10 > HD_SCRATCH_SIZE)
             break;
-        p += frame_header(p, m->len);
+        p += hd_ws_frame_header(p, 0x1, m->len); /* text */
         memcpy(p, hd_msg_payload(m), m->len);
         p += m->len;
         n++;
